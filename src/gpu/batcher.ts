@@ -1,0 +1,187 @@
+import type { BufferPool } from './pool.js';
+import type { WorkgroupGrid } from './dispatch.js';
+
+export interface BatcherOptions {
+  /** Dispatches recorded before an automatic submit (ORT uses 16, tfjs 15). */
+  flushEvery: number;
+  minUniformAlignment: number;
+  /** Called at every synchronisation point to surface device loss or errors. */
+  checkAlive: () => void;
+}
+
+/** One recorded dispatch: everything but the uniform bytes is already a GPU object. */
+export interface DispatchRecord {
+  pipeline: GPUComputePipeline;
+  /** Builds the bind group once the uniform slice for this dispatch is known. */
+  bindGroup: (uniform: GPUBufferBinding | undefined) => GPUBindGroup;
+  uniformData?: ArrayBuffer;
+  workgroups: WorkgroupGrid;
+}
+
+const UNIFORM_SLOTS_MIN = 64;
+const MAP_READ = 0x01 | 0x08; // MAP_READ | COPY_DST
+
+/**
+ * Records dispatches into one command encoder and one compute pass and
+ * submits them together, every `flushEvery` dispatches or at a
+ * synchronisation point (readback, upload after pending work, `flush()`).
+ * Each dispatch gets its own slice of a per-batch uniform buffer: a
+ * writeBuffer lands before the whole submit, so sharing one slice between
+ * dispatches of a batch would give all of them the last value.
+ */
+export class CommandBatcher {
+  private encoder: GPUCommandEncoder | undefined;
+  private pass: GPUComputePassEncoder | undefined;
+  private count = 0;
+  private uniformSlot: number;
+  private uniformBuf: GPUBuffer | undefined;
+  private uniformStaging: Uint8Array;
+  private uniformUsed = 0;
+  private readonly readPool = new Map<number, GPUBuffer[]>();
+  /** Total dispatches and submits since creation (for overhead accounting). */
+  dispatches = 0;
+  submits = 0;
+
+  constructor(private readonly device: GPUDevice, private readonly pool: BufferPool, private readonly options: BatcherOptions) {
+    this.uniformSlot = Math.max(256, options.minUniformAlignment);
+    this.uniformStaging = new Uint8Array(this.uniformSlot * Math.max(UNIFORM_SLOTS_MIN, options.flushEvery));
+  }
+
+  /** Number of dispatches and copies recorded but not yet submitted. */
+  get pending(): number {
+    return this.count;
+  }
+
+  private ensureEncoder(): GPUCommandEncoder {
+    if (!this.encoder) this.encoder = this.device.createCommandEncoder();
+    return this.encoder;
+  }
+
+  private ensurePass(): GPUComputePassEncoder {
+    if (!this.pass) this.pass = this.ensureEncoder().beginComputePass();
+    return this.pass;
+  }
+
+  private endPass(): void {
+    this.pass?.end();
+    this.pass = undefined;
+  }
+
+  private uniformBuffer(): GPUBuffer {
+    if (!this.uniformBuf || this.uniformBuf.size < this.uniformStaging.byteLength) {
+      this.uniformBuf?.destroy();
+      this.uniformBuf = this.device.createBuffer({
+        size: this.uniformStaging.byteLength,
+        usage: 0x40 | 0x08, // UNIFORM | COPY_DST
+        label: 'wgc-uniform-ring',
+      });
+    }
+    return this.uniformBuf;
+  }
+
+  /** Records one dispatch; submits the batch when it reaches `flushEvery`. */
+  dispatch(rec: DispatchRecord): void {
+    let uniform: GPUBufferBinding | undefined;
+    if (rec.uniformData) {
+      const size = Math.ceil(rec.uniformData.byteLength / 16) * 16;
+      const slot = Math.ceil(size / this.uniformSlot) * this.uniformSlot;
+      if (this.uniformUsed + slot > this.uniformStaging.byteLength) {
+        if (this.count > 0) this.flush();
+        if (slot > this.uniformStaging.byteLength) this.growUniforms(slot);
+      }
+      this.uniformStaging.set(new Uint8Array(rec.uniformData), this.uniformUsed);
+      uniform = { buffer: this.uniformBuffer(), offset: this.uniformUsed, size };
+      this.uniformUsed += slot;
+    }
+    const pass = this.ensurePass();
+    pass.setPipeline(rec.pipeline);
+    pass.setBindGroup(0, rec.bindGroup(uniform));
+    pass.dispatchWorkgroups(rec.workgroups[0], rec.workgroups[1], rec.workgroups[2]);
+    this.count++;
+    this.dispatches++;
+    if (this.count >= this.options.flushEvery) this.flush();
+  }
+
+  private growUniforms(bytes: number): void {
+    const next = new Uint8Array(Math.max(bytes, this.uniformStaging.byteLength * 2));
+    next.set(this.uniformStaging.subarray(0, this.uniformUsed));
+    this.uniformStaging = next;
+  }
+
+  /** Records a buffer-to-buffer copy in program order with the dispatches. */
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, size: number): void {
+    this.endPass();
+    this.ensureEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, size);
+    this.count++;
+    if (this.count >= this.options.flushEvery) this.flush();
+  }
+
+  /** Records a zero fill of `size` bytes at `offset`. */
+  clear(buf: GPUBuffer, offset = 0, size?: number): void {
+    this.endPass();
+    this.ensureEncoder().clearBuffer(buf, offset, size);
+    this.count++;
+  }
+
+  /**
+   * Writes host data into `buf` in program order: pending dispatches that
+   * might read the old contents are submitted first, since a queue write
+   * would otherwise overtake them.
+   */
+  write(buf: GPUBuffer, offset: number, data: ArrayBufferView): void {
+    if (this.count > 0) this.flush();
+    this.device.queue.writeBuffer(buf, offset, data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  /** Submits everything recorded so far. */
+  flush(): void {
+    this.endPass();
+    if (this.uniformUsed > 0) {
+      this.device.queue.writeBuffer(this.uniformBuffer(), 0, this.uniformStaging.buffer, 0, this.uniformUsed);
+      this.uniformUsed = 0;
+    }
+    if (this.encoder) {
+      this.device.queue.submit([this.encoder.finish()]);
+      this.submits++;
+      this.encoder = undefined;
+    }
+    this.count = 0;
+    this.pool.onSubmitted();
+  }
+
+  /**
+   * Copies `size` bytes of `src` at `offset` back to the host. Submits pending
+   * work; MAP_READ staging buffers are pooled by size class.
+   */
+  async read(src: GPUBuffer, offset: number, size: number): Promise<ArrayBuffer> {
+    const alignedSize = Math.ceil(size / 4) * 4;
+    const bucket = 2 ** Math.ceil(Math.log2(Math.max(256, alignedSize)));
+    const staging = this.readPool.get(bucket)?.pop() ?? this.device.createBuffer({ size: bucket, usage: MAP_READ, label: 'wgc-readback' });
+    this.endPass();
+    this.ensureEncoder().copyBufferToBuffer(src, offset, staging, 0, alignedSize);
+    this.flush();
+    try {
+      await staging.mapAsync(0x0001 /* GPUMapMode.READ */, 0, alignedSize);
+    } catch (e) {
+      this.options.checkAlive();
+      throw e;
+    }
+    const out = staging.getMappedRange(0, alignedSize).slice(0, size);
+    staging.unmap();
+    let list = this.readPool.get(bucket);
+    if (!list) this.readPool.set(bucket, (list = []));
+    // Keep a few per size class, as TVM does; more would just hold memory.
+    if (list.length < 4) list.push(staging);
+    else staging.destroy();
+    this.options.checkAlive();
+    return out;
+  }
+
+  destroy(): void {
+    this.pass = undefined;
+    this.encoder = undefined;
+    this.uniformBuf?.destroy();
+    for (const list of this.readPool.values()) for (const b of list) b.destroy();
+    this.readPool.clear();
+  }
+}

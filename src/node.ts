@@ -1,0 +1,3 @@
+/** Node-only entry: everything in the browser-safe API plus Dawn acquisition. */
+export * from './index.js';
+export { acquireHardware } from './gpu/node/acquire.js';
