@@ -81,7 +81,13 @@ export class Kernel {
   private readonly uniformSize: number;
   private readonly uniformMembers: UniformMember[];
 
-  constructor(private readonly device: GPUDevice, spec: KernelSpec, wgsl: string, private readonly maxPerDim: number) {
+  constructor(
+    private readonly device: GPUDevice,
+    spec: KernelSpec,
+    wgsl: string,
+    private readonly maxPerDim: number,
+    reportError: (message: string) => void = () => {},
+  ) {
     this.name = `${spec.shader}.${spec.entryPoint}`;
     this.wgsl = wgsl;
     const reflect = new WgslReflect(wgsl);
@@ -133,6 +139,12 @@ export class Kernel {
       entries: bindings.map((b) => ({ binding: b.binding, visibility: 4 /* COMPUTE */, buffer: { type: b.kind } })),
     });
     const module = device.createShaderModule({ code: wgsl, label: this.name });
+    // Compilation errors arrive asynchronously; route them to the device's
+    // error list so the next synchronisation point names the failing kernel.
+    void module.getCompilationInfo?.().then((info) => {
+      const errors = info.messages.filter((m) => m.type === 'error');
+      if (errors.length) reportError(`shaders/${spec.shader}.wgsl (${this.name}): ${errors.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`).join('; ')}`);
+    });
     this.pipeline = device.createComputePipeline({
       label: this.name,
       layout: device.createPipelineLayout({ bindGroupLayouts: [this.layout] }),
@@ -214,7 +226,11 @@ export class Kernel {
 export class KernelRegistry {
   private readonly cache = new Map<string, Kernel>();
 
-  constructor(private readonly device: GPUDevice, private readonly caps: DeviceCaps) {}
+  constructor(
+    private readonly device: GPUDevice,
+    private readonly caps: DeviceCaps,
+    private readonly reportError: (message: string) => void = () => {},
+  ) {}
 
   /** Preprocessed WGSL text of a shader for the given flags (device defaults applied). */
   source(shader: string, flags: Readonly<Record<string, boolean>> = {}): string {
@@ -233,7 +249,7 @@ export class KernelRegistry {
     let k = this.cache.get(key);
     if (!k) {
       const wgsl = this.source(spec.shader, flags);
-      k = new Kernel(this.device, { ...spec, flags }, wgsl, this.caps.maxComputeWorkgroupsPerDimension);
+      k = new Kernel(this.device, { ...spec, flags }, wgsl, this.caps.maxComputeWorkgroupsPerDimension, this.reportError);
       this.cache.set(key, k);
     }
     return k;

@@ -46,7 +46,9 @@ export class Tensor {
     // Chunk boundaries must fall on u32 words for packed sub-word dtypes.
     const wordRows = rowBytes % 4 === 0 ? 1 : 4 / gcd(rowBytes % 4, 4);
     let rowsPerChunk = Math.floor(maxChunk / Math.max(rowBytes, 1));
-    rowsPerChunk -= rowsPerChunk % wordRows;
+    // Multiples of 4 rows keep chunk starts aligned for vec4 kernels (and cover
+    // the 1, 2 or 4 rows a u32 word of a packed dtype may need).
+    rowsPerChunk -= rowsPerChunk >= 4 ? rowsPerChunk % 4 : rowsPerChunk % wordRows;
     if (rowsPerChunk < 1) throw new Error(`one row of tensor [${shape.join(', ')}] ${dtype} (${rowBytes} bytes) exceeds the binding limit of ${maxChunk} bytes`);
     const chunks: TensorChunk[] = [];
     for (let r = 0; r < rows || (rows === 0 && chunks.length === 0); r += rowsPerChunk) {

@@ -26,15 +26,19 @@ export function useHardware(): () => Promise<Hardware> {
 export async function inErrorScope<T>(hw: Hardware, fn: () => Promise<T> | T): Promise<T> {
   hw.device.pushErrorScope('out-of-memory');
   hw.device.pushErrorScope('validation');
-  let result: T;
+  let result: T | undefined;
+  let failure: unknown;
   try {
     result = await fn();
-  } finally {
-    hw.batcher.flush();
+  } catch (e) {
+    failure = e;
   }
+  hw.batcher.flush();
   const validation = await hw.device.popErrorScope();
   const oom = await hw.device.popErrorScope();
+  // A validation error explains a wrong result better than the result does.
   if (validation) throw new Error(`WebGPU validation error: ${validation.message}`);
   if (oom) throw new Error(`WebGPU out-of-memory error: ${oom.message}`);
-  return result;
+  if (failure !== undefined) throw failure;
+  return result as T;
 }

@@ -1,0 +1,110 @@
+// f32 matrix multiply C[M,N] = A[M,K] · op(B) (+ bias[N]).
+//   matmulNN: B stored [K,N] (row-major), op(B) = B.
+//   matmulNT: B stored [N,K] (a Linear weight), op(B) = Bᵀ.
+// Register blocking: each invocation owns a 4×4 block of C (ROWS rows × one
+// vec4 of columns), so every loaded vec4 of A or B feeds 4 FMAs per lane
+// instead of 1. No workgroup memory: on CPU emulators barriers cost more than
+// they save (webgpu.md §C.1); the tiled variant below is for real GPUs.
+// Requirements checked by the wrapper: K % 4 == 0 and N % 4 == 0.
+// B may be one row-chunk of a larger tensor: columns [nStart, nStart+nCount)
+// of C come from this chunk, C's row stride stays N.
+
+struct Params {
+  M: u32,
+  N: u32,        // columns of C (row stride of C)
+  K: u32,
+  nStart: u32,   // first column of C this dispatch writes
+  nCount: u32,   // columns this dispatch writes (multiple of 4)
+  tilesX: u32,   // workgroups along the column axis (grid is folded)
+  _p0: u32,
+  _p1: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> c: array<vec4<f32>>;
+#if BIAS
+@group(0) @binding(4) var<storage, read> bias: array<vec4<f32>>;
+#endif
+
+const ROWS: u32 = 4u;
+override WGX: u32 = 8u;
+override WGY: u32 = 8u;
+
+fn tileOrigin(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>) -> vec2<u32> {
+  let linear = wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y;
+  let tx = linear % p.tilesX;
+  let ty = linear / p.tilesX;
+  // column group (vec4 index within this dispatch) and first row
+  return vec2<u32>(tx * WGX + lid.x, (ty * WGY + lid.y) * ROWS);
+}
+
+fn store(row: u32, col4: u32, v: vec4<f32>) {
+  var out = v;
+#if BIAS
+  out = out + bias[(p.nStart / 4u) + col4];
+#endif
+  c[(row * p.N + p.nStart) / 4u + col4] = out;
+}
+
+@compute @workgroup_size(WGX, WGY, 1)
+fn matmulNN(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_id) lid: vec3<u32>) {
+  let o = tileOrigin(wid, nwg, lid);
+  let col4 = o.x;
+  let row0 = o.y;
+  if (col4 * 4u >= p.nCount || row0 >= p.M) { return; }
+  let K4 = p.K / 4u;
+  let N4 = p.nCount / 4u; // row stride of this B chunk in vec4s
+  var acc: array<vec4<f32>, 4>;
+  // Rows past M read row M-1 (in bounds) and are not stored.
+  var ar: array<u32, 4>;
+  for (var i = 0u; i < ROWS; i++) { ar[i] = min(row0 + i, p.M - 1u) * K4; }
+  for (var k4 = 0u; k4 < K4; k4++) {
+    let kb = k4 * 4u * N4 + col4;
+    let b0 = b[kb];
+    let b1 = b[kb + N4];
+    let b2 = b[kb + 2u * N4];
+    let b3 = b[kb + 3u * N4];
+    for (var i = 0u; i < ROWS; i++) {
+      let av = a[ar[i] + k4];
+      acc[i] = fma(vec4<f32>(av.x), b0, acc[i]);
+      acc[i] = fma(vec4<f32>(av.y), b1, acc[i]);
+      acc[i] = fma(vec4<f32>(av.z), b2, acc[i]);
+      acc[i] = fma(vec4<f32>(av.w), b3, acc[i]);
+    }
+  }
+  for (var i = 0u; i < ROWS; i++) {
+    if (row0 + i < p.M) { store(row0 + i, col4, acc[i]); }
+  }
+}
+
+@compute @workgroup_size(WGX, WGY, 1)
+fn matmulNT(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_id) lid: vec3<u32>) {
+  let o = tileOrigin(wid, nwg, lid);
+  let col4 = o.x;
+  let row0 = o.y;
+  if (col4 * 4u >= p.nCount || row0 >= p.M) { return; }
+  let K4 = p.K / 4u;
+  var acc: array<vec4<f32>, 4>;
+  var ar: array<u32, 4>;
+  for (var i = 0u; i < ROWS; i++) { ar[i] = min(row0 + i, p.M - 1u) * K4; }
+  // B rows (output columns) of this invocation, relative to the chunk.
+  let br = col4 * 4u * K4;
+  for (var k4 = 0u; k4 < K4; k4++) {
+    let b0 = b[br + k4];
+    let b1 = b[br + K4 + k4];
+    let b2 = b[br + 2u * K4 + k4];
+    let b3 = b[br + 3u * K4 + k4];
+    for (var i = 0u; i < ROWS; i++) {
+      let av = a[ar[i] + k4];
+      acc[i] = acc[i] + vec4<f32>(dot(av, b0), dot(av, b1), dot(av, b2), dot(av, b3));
+    }
+  }
+  for (var i = 0u; i < ROWS; i++) {
+    if (row0 + i < p.M) { store(row0 + i, col4, acc[i]); }
+  }
+}
+
