@@ -125,7 +125,7 @@ export class Hardware {
       minUniformBufferOffsetAlignment: l.minUniformBufferOffsetAlignment,
     };
     this.pool = new BufferPool(device);
-    this.kernels = new KernelRegistry(device, this.caps, (msg) => this.uncaptured.push(msg));
+    this.kernels = new KernelRegistry(device, this.caps, (msg) => this.uncaptured.push(msg), () => this.pool.generation);
     this.batcher = new CommandBatcher(device, this.pool, {
       flushEvery: options.flushEvery ?? 32,
       minUniformAlignment: l.minUniformBufferOffsetAlignment,

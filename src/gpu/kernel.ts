@@ -87,6 +87,7 @@ export class Kernel {
     wgsl: string,
     private readonly maxPerDim: number,
     reportError: (message: string) => void = () => {},
+    private readonly generation: () => number = () => 0,
   ) {
     this.name = `${spec.shader}.${spec.entryPoint}`;
     this.wgsl = wgsl;
@@ -136,7 +137,11 @@ export class Kernel {
     this.uniformMembers = members;
     this.layout = device.createBindGroupLayout({
       label: this.name,
-      entries: bindings.map((b) => ({ binding: b.binding, visibility: 4 /* COMPUTE */, buffer: { type: b.kind } })),
+      entries: bindings.map((b) => ({
+        binding: b.binding,
+        visibility: 4 /* COMPUTE */,
+        buffer: { type: b.kind },
+      })),
     });
     const module = device.createShaderModule({ code: wgsl, label: this.name });
     // Compilation errors arrive asynchronously; route them to the device's
@@ -210,16 +215,54 @@ export class Kernel {
       pipeline: this.pipeline,
       workgroups,
       uniformData,
-      bindGroup: (uniform) =>
-        this.device.createBindGroup({
-          layout: this.layout,
-          entries: this.bindingInfo.map((b) => ({
-            binding: b.binding,
-            resource: b.kind === 'uniform' ? uniform! : slices.get(b.name)!,
-          })),
-        }),
+      bindGroup: (uniform) => this.bindGroupFor(slices, uniform),
     });
   }
+
+  private readonly bindGroups = new Map<string, GPUBindGroup>();
+  private bindGroupsGeneration = -1;
+
+  /**
+   * Bind groups are cached by the exact buffers, offsets and sizes bound
+   * (createBindGroup costs about as much as a small dispatch in Dawn). The
+   * cache is dropped whenever the pool destroys a buffer, since a cached
+   * group could name it.
+   */
+  private bindGroupFor(slices: Map<string, BufferSlice>, uniform: GPUBufferBinding | undefined): GPUBindGroup {
+    const gen = this.generation();
+    if (gen !== this.bindGroupsGeneration || this.bindGroups.size > 256) {
+      this.bindGroups.clear();
+      this.bindGroupsGeneration = gen;
+    }
+    let key = uniform ? `u${bufferId(uniform.buffer)}:${uniform.offset}:${uniform.size}` : '';
+    for (const b of this.bindingInfo) {
+      if (b.kind === 'uniform') continue;
+      const s = slices.get(b.name)!;
+      key += `|${bufferId(s.buffer)}:${s.offset ?? 0}:${s.size ?? -1}`;
+    }
+    let group = this.bindGroups.get(key);
+    if (!group) {
+      group = this.device.createBindGroup({
+        layout: this.layout,
+        entries: this.bindingInfo.map((b) => ({
+          binding: b.binding,
+          resource: b.kind === 'uniform' ? uniform! : slices.get(b.name)!,
+        })),
+      });
+      this.bindGroups.set(key, group);
+    }
+    return group;
+  }
+}
+
+const bufferIds = new WeakMap<GPUBuffer, number>();
+let nextBufferId = 1;
+
+/** A stable small integer per GPUBuffer object, for cache keys. */
+function bufferId(b: GPUBuffer): number {
+  let id = bufferIds.get(b);
+  if (id === undefined) bufferIds.set(b, (id = nextBufferId++));
+  return id;
 }
 
 /** Compiles kernels on first use and caches them by name, flags and constants. */
@@ -230,6 +273,7 @@ export class KernelRegistry {
     private readonly device: GPUDevice,
     private readonly caps: DeviceCaps,
     private readonly reportError: (message: string) => void = () => {},
+    private readonly generation: () => number = () => 0,
   ) {}
 
   /** Preprocessed WGSL text of a shader for the given flags (device defaults applied). */
@@ -249,7 +293,7 @@ export class KernelRegistry {
     let k = this.cache.get(key);
     if (!k) {
       const wgsl = this.source(spec.shader, flags);
-      k = new Kernel(this.device, { ...spec, flags }, wgsl, this.caps.maxComputeWorkgroupsPerDimension, this.reportError);
+      k = new Kernel(this.device, { ...spec, flags }, wgsl, this.caps.maxComputeWorkgroupsPerDimension, this.reportError, this.generation);
       this.cache.set(key, k);
     }
     return k;

@@ -14,6 +14,8 @@ export class BufferPool {
   private bytesLive = 0;
   private bytesPeak = 0;
   private bytesCached = 0;
+  /** Incremented whenever the pool destroys a buffer (invalidates cached bind groups). */
+  generation = 0;
   /** Cap on bytes kept in free lists; beyond it released buffers are destroyed. */
   maxCachedBytes = 512 * 1024 * 1024;
 
@@ -59,6 +61,7 @@ export class BufferPool {
     for (const buf of this.pending) {
       if (this.bytesCached + buf.size > this.maxCachedBytes) {
         buf.destroy();
+        this.generation++;
         continue;
       }
       const key = `${buf.size}:${buf.usage}`;
@@ -74,6 +77,7 @@ export class BufferPool {
   trim(): void {
     for (const list of this.free.values()) for (const b of list) b.destroy();
     this.free.clear();
+    this.generation++;
     this.bytesCached = 0;
   }
 
