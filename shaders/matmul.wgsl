@@ -9,6 +9,10 @@
 // B may be one row-chunk of a larger tensor: columns [nStart, nStart+nCount)
 // of C come from this chunk, C's row stride stays N.
 
+#if SUBGROUPS
+enable subgroups;
+#endif
+
 struct Params {
   M: u32,
   N: u32,        // columns of C (row stride of C)
@@ -108,3 +112,100 @@ fn matmulNT(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   }
 }
 
+
+#if SUBGROUPS
+// Subgroup-broadcast variant for adapters whose subgroups are SIMD lanes of a
+// CPU (lavapipe, SwiftShader) and for small-subgroup GPUs: a workgroup is one
+// subgroup of SG lanes; lane l owns one vec4 of columns for SG rows. Each
+// lane loads only its own row of A and the lanes exchange those values with
+// subgroupBroadcast, so A costs one load per lane instead of SG, and each B
+// load feeds SG rows. Requires subgroup_size == SG (checked by the wrapper).
+override SG: u32 = 8u;
+
+fn bcast(v: vec4<f32>, r: u32) -> vec4<f32> {
+  // subgroupBroadcast needs a const lane id: unrolled by the caller's switch.
+  switch r {
+    case 0u: { return subgroupBroadcast(v, 0u); }
+    case 1u: { return subgroupBroadcast(v, 1u); }
+    case 2u: { return subgroupBroadcast(v, 2u); }
+    case 3u: { return subgroupBroadcast(v, 3u); }
+    case 4u: { return subgroupBroadcast(v, 4u); }
+    case 5u: { return subgroupBroadcast(v, 5u); }
+    case 6u: { return subgroupBroadcast(v, 6u); }
+    default: { return subgroupBroadcast(v, 7u); }
+  }
+}
+
+@compute @workgroup_size(SG)
+fn matmulNNBroadcast(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                     @builtin(subgroup_invocation_id) lane: u32) {
+  let linear = wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y;
+  let tx = linear % p.tilesX;
+  let ty = linear / p.tilesX;
+  let rowTiles = (p.M + SG - 1u) / SG;
+  // The whole subgroup leaves together: broadcasts need every lane.
+  if (ty >= rowTiles) { return; }
+  let K4 = p.K / 4u;
+  let N4 = p.nCount / 4u;
+  let col4 = tx * SG + lane;
+  let colc = min(col4, N4 - 1u);
+  let row0 = ty * SG;
+  let arow = min(row0 + lane, p.M - 1u) * K4;
+  var acc: array<vec4<f32>, 8>;
+  for (var k4 = 0u; k4 < K4; k4++) {
+    let av = a[arow + k4];
+    let kb = k4 * 4u * N4 + colc;
+    let b0 = b[kb];
+    let b1 = b[kb + N4];
+    let b2 = b[kb + 2u * N4];
+    let b3 = b[kb + 3u * N4];
+    for (var r = 0u; r < SG; r++) {
+      let ar = bcast(av, r);
+      acc[r] = fma(vec4<f32>(ar.x), b0, acc[r]);
+      acc[r] = fma(vec4<f32>(ar.y), b1, acc[r]);
+      acc[r] = fma(vec4<f32>(ar.z), b2, acc[r]);
+      acc[r] = fma(vec4<f32>(ar.w), b3, acc[r]);
+    }
+  }
+  if (col4 < N4) {
+    for (var r = 0u; r < SG; r++) {
+      if (row0 + r < p.M) { store(row0 + r, col4, acc[r]); }
+    }
+  }
+}
+
+// Same scheme with B stored [N,K]: lane l owns output columns 4l..4l+3, i.e.
+// four rows of B, and accumulates dot products along K.
+@compute @workgroup_size(SG)
+fn matmulNTBroadcast(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                     @builtin(subgroup_invocation_id) lane: u32) {
+  let linear = wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y;
+  let tx = linear % p.tilesX;
+  let ty = linear / p.tilesX;
+  let rowTiles = (p.M + SG - 1u) / SG;
+  if (ty >= rowTiles) { return; }
+  let K4 = p.K / 4u;
+  let N4 = p.nCount / 4u;
+  let col4 = tx * SG + lane;
+  let br = min(col4, N4 - 1u) * 4u * K4;
+  let row0 = ty * SG;
+  let arow = min(row0 + lane, p.M - 1u) * K4;
+  var acc: array<vec4<f32>, 8>;
+  for (var k4 = 0u; k4 < K4; k4++) {
+    let av = a[arow + k4];
+    let b0 = b[br + k4];
+    let b1 = b[br + K4 + k4];
+    let b2 = b[br + 2u * K4 + k4];
+    let b3 = b[br + 3u * K4 + k4];
+    for (var r = 0u; r < SG; r++) {
+      let ar = bcast(av, r);
+      acc[r] = acc[r] + vec4<f32>(dot(ar, b0), dot(ar, b1), dot(ar, b2), dot(ar, b3));
+    }
+  }
+  if (col4 < N4) {
+    for (var r = 0u; r < SG; r++) {
+      if (row0 + r < p.M) { store(row0 + r, col4, acc[r]); }
+    }
+  }
+}
+#endif

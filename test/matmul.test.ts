@@ -45,14 +45,17 @@ const shapes: [number, number, number][] = [
   [33, 20, 36],
   [65, 132, 64],
   [257, 36, 172],
+  [65537, 8, 4],
 ];
 
 describe('matmul', () => {
+  for (const variant of ['register', 'broadcast'] as const)
   for (const transposeB of [false, true]) {
     for (const [M, N, K] of shapes) {
       for (const withBias of [false, true]) {
-        it(`${transposeB ? 'A·Bᵀ' : 'A·B'} M=${M} N=${N} K=${K}${withBias ? ' +bias' : ''}`, async () => {
+        it(`${variant} ${transposeB ? 'A·Bᵀ' : 'A·B'} M=${M} N=${N} K=${K}${withBias ? ' +bias' : ''}`, async () => {
           const hw = await hardware();
+          if (variant === 'broadcast' && !(hw.caps.subgroups && [4, 8].includes(hw.info.subgroupMinSize ?? 0) && hw.info.subgroupMinSize === hw.info.subgroupMaxSize)) return;
           const seed = freshSeed();
           const a = randn(M * K, seed);
           const b = randn(N * K, seed + 1);
@@ -63,7 +66,7 @@ describe('matmul', () => {
             const tbias = bias ? Tensor.fromData(hw, bias, [N], 'f32') : undefined;
             const out = Tensor.empty(hw, [M, N], 'f32');
             fillWords(hw, out);
-            matmul(hw, ta, tb, { transposeB, bias: tbias, out });
+            matmul(hw, ta, tb, { transposeB, bias: tbias, out, variant });
             check(await out.readF32(), reference(a, b, M, N, K, transposeB, bias), K, seed);
             for (const t of [ta, tb, out, tbias]) t?.dispose();
           });
