@@ -1,0 +1,4 @@
+/** Pipelines: the interface, the registry (with the built-in `datafree` pipeline), and layer grouping. */
+export type { CalibrationOptions, CalibrationPipeline, PipelineContext } from './pipeline.js';
+export { KNOWN_PIPELINES, getPipeline, inferPipeline, registerPipeline, registeredPipelines, selectPipeline, unregisterPipeline, type PipelineSelection } from './registry.js';
+export { dataFreePipeline, layerGroups } from './datafree.js';
