@@ -29,3 +29,15 @@ export { ConstantPruningModifier } from './modifiers/pruning/constant.js';
 export * from './pipelines/index.js';
 export * from './loggers/index.js';
 export { oneshot, type OneshotOptions, type OneshotResult, type SaveFunction } from './oneshot.js';
+export {
+  type CausalLM, type KvCache, type SequenceShape, isCausalLM, openCausalLM, causalLMFromHostWeights, type ExecutionCaveat,
+  generateGreedy, argmax, type GenerateOptions, evaluatePerplexity, type PerplexityOptions, type PerplexityRun,
+  calibrationSamples, type CalibrationData, type SampleOptions, parseLlamaConfig, ModelConfigError, LLAMA_FAMILY_ARCHITECTURES,
+  type LlamaConfig, type LlamaFamilyArchitecture, type RopeScaling as LlamaRopeScaling, LlamaForCausalLM, llamaWeightSpecs,
+  layerWeightSpecs, llamaParameterCount, type WeightSpec, LlamaReference,
+} from './models/index.js';
+export {
+  createTokenizer, TokenizerError, type TextTokenizer, splitDocuments, parseJsonl, parseTokenIds, tokenizeDocuments, tokenizeDataset,
+  DatasetError, type DatasetInput, type JsonlRecord, drawCalibrationSamples, concatenatedWindows,
+  type CalibrationOptions as CalibrationSampleOptions, perplexityWindows, PerplexityAccumulator, type PerplexityResult, seededRandom, shuffledIndices,
+} from './data/index.js';

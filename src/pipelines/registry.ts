@@ -6,12 +6,17 @@
  */
 import type { Modifier } from '../modifiers/modifier.js';
 import { dataFreePipeline } from './datafree.js';
+import { basicPipeline } from './basic.js';
+import { sequentialPipeline } from './sequential.js';
+import { layerSequentialPipeline } from './layerSequential.js';
 import type { CalibrationPipeline } from './pipeline.js';
 
-/** Pipelines llm-compressor has had; the ones not registered yet come with the model-execution code. */
+/** Pipelines llm-compressor has had; `independent` is not implemented. */
 export const KNOWN_PIPELINES = ['datafree', 'basic', 'sequential', 'layer_sequential', 'independent'] as const;
 
-const registry = new Map<string, CalibrationPipeline>([['datafree', dataFreePipeline]]);
+const registry = new Map<string, CalibrationPipeline>(
+  [dataFreePipeline, basicPipeline, sequentialPipeline, layerSequentialPipeline].map((p) => [p.name.replace(/-/g, '_'), p]),
+);
 
 /** llm-compressor's `standardize_lookup_name`: case and `-`/`_` do not matter. */
 function lookupName(name: string): string {
