@@ -3,76 +3,18 @@
 // SwiftShader (see ../shared/reference/webgpu.md, Part A), so the browser
 // path (navigator.gpu, bundled shaders, no node: imports) stays alive.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, extname, normalize, sep, resolve } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { builtinModules } from 'node:module';
-import type { AddressInfo } from 'node:net';
-import { build, type Plugin } from 'vite';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { rng, freshSeed } from '../helpers/random.js';
+import { HAVE_CHROMIUM, SKIP_REASON, buildPage, serve, launchChromium, recordPageLog, type StaticServer } from './harness.js';
 import type { CastResult } from './page/main.js';
 
-/** Debian's real binary; /usr/bin/chromium is a wrapper that adds flags of its own. */
-const CHROMIUM = process.env.WGC_CHROMIUM || '/usr/lib/chromium/chromium';
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
-const SKIP_REASON = `${CHROMIUM} not found: install it with \`scripts/setup.sh --browser\` (Debian package chromium) or set WGC_CHROMIUM`;
 const PAGE_DIR = fileURLToPath(new URL('./page/', import.meta.url));
 
 if (!HAVE_CHROMIUM) console.warn(`browser smoke test skipped: ${SKIP_REASON}`);
-
-const MIME: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.map': 'application/json',
-};
-
-/** Static file server for the built page; http://127.0.0.1 is a secure context, so navigator.gpu is exposed. */
-function serve(dir: string): Promise<Server> {
-  const root = resolve(dir);
-  const server = createServer(async (req, res) => {
-    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-    const file = normalize(join(root, path === '/' ? 'index.html' : path));
-    if (!file.startsWith(root + sep)) {
-      res.writeHead(403).end();
-      return;
-    }
-    try {
-      const body = await readFile(file);
-      res.writeHead(200, { 'content-type': MIME[extname(file)] ?? 'application/octet-stream' }).end(body);
-    } catch {
-      res.writeHead(404).end();
-    }
-  });
-  return new Promise((ok, fail) => {
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => ok(server));
-  });
-}
-
-/**
- * Fails the bundle when the browser core reaches a Node built-in or Dawn's
- * Node bindings, naming the importing file. Vite would otherwise replace the
- * module with an empty stub and the page would break at run time instead.
- */
-function rejectNodeImports(): Plugin {
-  const builtins = new Set(builtinModules);
-  return {
-    name: 'wgc-reject-node-imports',
-    enforce: 'pre',
-    resolveId(source, importer) {
-      const bare = source.replace(/^node:/, '').split('/')[0];
-      if (source.startsWith('node:') || builtins.has(bare) || source === 'webgpu' || source.startsWith('webgpu/')) {
-        this.error(`${importer ?? '(entry)'} imports "${source}": the browser-safe core (src/index.ts) must not use Node-only modules; keep them under src/gpu/node/ or src/node.ts`);
-      }
-      return null;
-    },
-  };
-}
 
 /** float64 reference for an IEEE half. */
 function halfToNumber(h: number): number {
@@ -98,7 +40,7 @@ function randomHalves(n: number, seed: number): number[] {
 
 describe('browser (headless Chromium, SwiftShader)', () => {
   let outDir: string | undefined;
-  let server: Server | undefined;
+  let server: StaticServer | undefined;
   let browser: Browser | undefined;
   let page: Page | undefined;
   const pageLog: string[] = [];
@@ -106,24 +48,12 @@ describe('browser (headless Chromium, SwiftShader)', () => {
   beforeAll(async () => {
     if (!HAVE_CHROMIUM) return;
     outDir = mkdtempSync(join(tmpdir(), 'wgc-browser-'));
-    await build({
-      root: PAGE_DIR,
-      configFile: false,
-      envDir: false,
-      mode: 'production',
-      logLevel: 'warn',
-      build: { outDir, emptyOutDir: true, target: 'es2022', minify: false, reportCompressedSize: false },
-      plugins: [rejectNodeImports()],
-    });
+    await buildPage({ root: PAGE_DIR, outDir });
     server = await serve(outDir);
-    const { port } = server.address() as AddressInfo;
-    // As root Playwright adds --no-sandbox itself; --enable-unsafe-webgpu lifts
-    // Chromium's blocklist of CPU adapters (without it requestAdapter() is null).
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--enable-unsafe-webgpu'] });
+    browser = await launchChromium();
     page = await browser.newPage();
-    page.on('console', (m) => pageLog.push(`console.${m.type()}: ${m.text()}`));
-    page.on('pageerror', (e) => pageLog.push(`pageerror: ${e.message}`));
-    await page.goto(`http://127.0.0.1:${port}/`);
+    recordPageLog(page, pageLog);
+    await page.goto(server.url);
     try {
       await page.waitForFunction(() => typeof window.wgcCastF16 === 'function', undefined, { timeout: 15_000 });
     } catch {
@@ -133,10 +63,7 @@ describe('browser (headless Chromium, SwiftShader)', () => {
 
   afterAll(async () => {
     await browser?.close();
-    if (server) {
-      server.closeAllConnections();
-      await new Promise<void>((ok) => server!.close(() => ok()));
-    }
+    await server?.close();
     if (outDir) rmSync(outDir, { recursive: true, force: true });
   });
 
