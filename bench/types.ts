@@ -1,3 +1,15 @@
+import { summarize } from './stats.js';
+
+export { summarize };
+
+/**
+ * The device ceiling an entry is measured against: `copy` for
+ * bandwidth-bound work (GB/s, read + write bytes), `matmul` for
+ * arithmetic-bound work (GFLOP/s), `none` when no device ceiling applies
+ * (latencies, memory footprints, host transfers).
+ */
+export type Ceiling = 'copy' | 'matmul' | 'none';
+
 /** One benchmark result, as printed in the table and written to the JSON. */
 export interface BenchEntry {
   /** Stable identifier, e.g. `matmul.f32.1024x1024x1024`. */
@@ -10,15 +22,22 @@ export interface BenchEntry {
   spread?: number;
   /** Other figures worth keeping (sizes, times, fractions of a ceiling). */
   extra?: Record<string, number | string>;
+  /**
+   * Which ceiling bounds this entry. When absent the runner infers it: `GB/s`
+   * → copy, `GFLOP/s` → matmul, an `extra.gflops` figure → matmul, else none.
+   * An entry in a time unit (`s`, `ms`, `us`) with a declared ceiling gives
+   * its work in `extra.bytes` (copy) or `extra.flops` (matmul) so the runner
+   * can turn the time into a throughput.
+   */
+  ceiling?: Ceiling;
+  /** Every timed repetition, in `unit`. */
+  samples?: number[];
+  /** How the repetitions were timed: GPU timestamps or host wall clock. */
+  timer?: 'gpu' | 'wall';
 }
 
 export interface BenchOptions {
   quick: boolean;
-}
-
-/** Median and relative spread of a sample. */
-export function summarize(samples: number[]): { median: number; spread: number } {
-  const s = [...samples].sort((a, b) => a - b);
-  const median = s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-  return { median, spread: median > 0 ? (s[s.length - 1] - s[0]) / median : 0 };
+  /** Bigger models and shapes (sized for real GPUs). */
+  large?: boolean;
 }

@@ -18,6 +18,39 @@ export interface DispatchRecord {
   workgroups: WorkgroupGrid;
 }
 
+/**
+ * Where {@link CommandBatcher.beginTiming} is writing timestamps: two queries
+ * (beginning and end of pass) per compute pass the batcher opens.
+ */
+interface TimingState {
+  readonly querySet: GPUQuerySet;
+  used: number;
+  overflowed: boolean;
+}
+
+/** What {@link CommandBatcher.endTiming} recorded. */
+export interface TimedSpan {
+  /** Compute passes that got a begin/end timestamp pair (queries `2i`, `2i+1`). */
+  readonly passes: number;
+  /** True when more passes were opened than the query set holds; those ran untimed. */
+  readonly overflowed: boolean;
+}
+
+/**
+ * Sums the durations of `passes` begin/end timestamp pairs (nanoseconds, as
+ * resolved by {@link CommandBatcher.endTiming}) into seconds. A pair whose end
+ * precedes its begin (a counter reset) contributes nothing.
+ */
+export function timedPassSeconds(resolved: ArrayBuffer, passes: number): number {
+  const ns = new BigUint64Array(resolved, 0, 2 * passes);
+  let total = 0n;
+  for (let i = 0; i < passes; i++) {
+    const d = ns[2 * i + 1] - ns[2 * i];
+    if (d > 0n) total += d;
+  }
+  return Number(total) / 1e9;
+}
+
 const UNIFORM_SLOTS_MIN = 64;
 const MAP_READ = 0x01 | 0x08; // MAP_READ | COPY_DST
 
@@ -38,6 +71,7 @@ export class CommandBatcher {
   private uniformStaging: Uint8Array;
   private uniformUsed = 0;
   private readonly readPool = new Map<number, GPUBuffer[]>();
+  private timing: TimingState | undefined;
   /** Total dispatches and submits since creation (for overhead accounting). */
   dispatches = 0;
   submits = 0;
@@ -58,8 +92,53 @@ export class CommandBatcher {
   }
 
   private ensurePass(): GPUComputePassEncoder {
-    if (!this.pass) this.pass = this.ensureEncoder().beginComputePass();
+    if (!this.pass) {
+      const t = this.timing;
+      if (t && t.used + 2 <= t.querySet.count) {
+        this.pass = this.ensureEncoder().beginComputePass({
+          timestampWrites: { querySet: t.querySet, beginningOfPassWriteIndex: t.used, endOfPassWriteIndex: t.used + 1 },
+        });
+        t.used += 2;
+      } else {
+        if (t) t.overflowed = true;
+        this.pass = this.ensureEncoder().beginComputePass();
+      }
+    }
     return this.pass;
+  }
+
+  /**
+   * Starts timing recorded work on the GPU (the device needs the
+   * `timestamp-query` feature; `querySet` is of type `timestamp`). Until
+   * {@link endTiming}, every compute pass the batcher opens writes a
+   * timestamp when it begins and when it ends, so the sum of the pairs is the
+   * GPU time of the dispatches, without host gaps between submits. Copies and
+   * clears recorded in between run outside passes and are not counted.
+   * Passes beyond the set's capacity run untimed (see {@link TimedSpan}).
+   */
+  beginTiming(querySet: GPUQuerySet): void {
+    if (this.timing) throw new Error('CommandBatcher.beginTiming: timing already active; call endTiming first');
+    // Work recorded before this point must not land in a timed pass.
+    this.endPass();
+    this.timing = { querySet, used: 0, overflowed: false };
+  }
+
+  /**
+   * Stops timing and records resolving the written queries into
+   * `destination` at offset 0 (usage QUERY_RESOLVE | COPY_SRC, 8 bytes per
+   * query); read it back with {@link read} and sum it with
+   * {@link timedPassSeconds}.
+   */
+  endTiming(destination: GPUBuffer): TimedSpan {
+    const t = this.timing;
+    if (!t) throw new Error('CommandBatcher.endTiming: timing is not active');
+    this.endPass();
+    this.timing = undefined;
+    if (t.used > 0) {
+      this.ensureEncoder().resolveQuerySet(t.querySet, 0, t.used, destination, 0);
+      this.count++;
+    }
+    return { passes: t.used / 2, overflowed: t.overflowed };
   }
 
   private endPass(): void {
@@ -186,6 +265,7 @@ export class CommandBatcher {
 
   destroy(): void {
     this.pass = undefined;
+    this.timing = undefined;
     this.encoder = undefined;
     this.uniformBuf?.destroy();
     for (const list of this.readPool.values()) for (const b of list) b.destroy();
