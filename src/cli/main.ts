@@ -9,6 +9,12 @@ type CommandModule = { run(argv: string[]): Promise<number>; summary: string };
 
 const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   info: () => import('./commands/info.js'),
+  inspect: () => import('./commands/inspect.js'),
+  recipe: () => import('./commands/recipe.js'),
+  eval: () => import('./commands/eval.js'),
+  generate: () => import('./commands/generate.js'),
+  oneshot: () => import('./commands/oneshot.js'),
+  demo: () => import('./commands/demo.js'),
 };
 
 function usage(): string {

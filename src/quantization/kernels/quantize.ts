@@ -1,0 +1,142 @@
+import type { Hardware } from '../../gpu/hardware.js';
+import type { BufferSlice } from '../../gpu/kernel.js';
+
+/** Workgroup size of the quantize kernels. */
+export const QUANTIZE_WG = 256;
+
+/** The four entry points of shaders/quantize.wgsl. */
+export type QuantizeEntry = 'quantizeGroups' | 'quantizeSegments' | 'mseGroups' | 'mseSegments';
+
+/**
+ * Uniforms that stay the same for every dispatch over one weight (see the
+ * Params comment in shaders/quantize.wgsl for each field's meaning).
+ */
+export interface QuantizeConstants {
+  cols: number;
+  groupRows: number;
+  groupCols: number;
+  nGroupCols: number;
+  nGroups: number;
+  tpg: number;
+  segsPerRow: number;
+  rowWords: number;
+  qmin: number;
+  qmax: number;
+  halfRange: number;
+  fullRange: number;
+  invHalfRange: number;
+  invFullRange: number;
+  mxOffset: number;
+  eps: number;
+  epsSearch: number;
+  mseSteps: number;
+  msePatience: number;
+  mseNorm: number;
+  mseExpand: number;
+  globalStatsOffset: number;
+  statsOffset: number;
+  maskOffset: number;
+  shrinkOffset: number;
+  zpOffset: number;
+  gsOffset: number;
+}
+
+/**
+ * Pipeline constants (WGSL `override`s) that select the code each
+ * dispatch runs: everything a branch depends on, so the compiler drops the
+ * untaken ones. Every distinct combination is its own cached pipeline.
+ */
+export interface QuantizeOverrides {
+  QTYPE: number;
+  BITS: number;
+  PACK_MODE: number;
+  SYMMETRIC: boolean;
+  SCALE_KIND: number;
+  FP8_SCALE: boolean;
+  DTYPE: number;
+  TDT: number;
+  RECIPROCAL_DIV: boolean;
+  STATS_MODE: number;
+  MSE: boolean;
+  WRITE_FAKE: boolean;
+  DIV_JITTER: boolean;
+}
+
+/** Override values as numbers (booleans as 0/1), the form pipeline constants take. */
+export function overrideConstants(o: QuantizeOverrides): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(o)) out[k] = typeof v === 'boolean' ? (v ? 1 : 0) : v;
+  return out;
+}
+
+/** One dispatch: a run of whole rows of the weight and where its pieces are bound. */
+export interface QuantizeRange {
+  /** Rows covered and the first of them in the whole weight. */
+  rows: number;
+  globalRowBase: number;
+  /** Weight chunk holding the rows, and the first covered row inside it. */
+  weight: BufferSlice;
+  inRowBase: number;
+  /** Packed-output chunk and the first covered row inside it. */
+  packed: BufferSlice;
+  outRowBase: number;
+  /** Fake-quant output chunk (same row split as the weight) or a dummy. */
+  fake: BufferSlice;
+}
+
+/** Bindings shared by all dispatches of one weight. */
+export interface QuantizeBuffers {
+  /** scales, zero points, global scale, error partials (u32 words). */
+  qp: BufferSlice;
+  /** global stats, per-group stats, mse masks, shrink factors (u32 words). */
+  aux: BufferSlice;
+}
+
+/** Workgroups one dispatch of `entry` needs for `rows` rows. */
+export function workgroupsFor(entry: QuantizeEntry, c: QuantizeConstants, rows: number): { units: number; workgroups: number } {
+  if (entry === 'quantizeGroups' || entry === 'mseGroups') {
+    const units = Math.ceil(rows / c.groupRows) * c.nGroupCols;
+    return { units, workgroups: Math.ceil(units / (QUANTIZE_WG / c.tpg)) };
+  }
+  const units = rows * c.segsPerRow;
+  return { units, workgroups: Math.ceil(units / QUANTIZE_WG) };
+}
+
+/**
+ * Records one dispatch of a quantize-family entry point. `errOffset` is where
+ * this dispatch's per-workgroup error partials (2 words each) start in `qp`.
+ */
+export function dispatchQuantize(
+  hw: Hardware,
+  entry: QuantizeEntry,
+  c: QuantizeConstants,
+  o: QuantizeOverrides,
+  range: QuantizeRange,
+  buffers: QuantizeBuffers,
+  errOffset: number,
+  subgroups?: boolean,
+): number {
+  const flags: Record<string, boolean> = { VEC4: c.cols % 4 === 0 };
+  if (subgroups !== undefined) flags.SUBGROUPS = subgroups;
+  const kernel = hw.kernels.get({ shader: 'quantize', entryPoint: entry, flags, constants: { WG: QUANTIZE_WG, ...overrideConstants(o) } });
+  const { units, workgroups } = workgroupsFor(entry, c, range.rows);
+  const search = entry === 'mseGroups' || entry === 'mseSegments';
+  const bindings: Record<string, BufferSlice> = search
+    ? { w: range.weight, masks: buffers.aux }
+    : { w: range.weight, packed: range.packed, qp: buffers.qp, fake: range.fake, aux: buffers.aux };
+  kernel.run(hw.batcher, {
+    bindings,
+    uniforms: {
+      ...c,
+      rows: range.rows,
+      inRowBase: range.inRowBase,
+      outRowBase: range.outRowBase,
+      globalRowBase: range.globalRowBase,
+      nUnits: units,
+      nWorkgroups: workgroups,
+      errOffset,
+    },
+    workgroups,
+  });
+  return workgroups;
+}
