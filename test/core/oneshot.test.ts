@@ -22,7 +22,7 @@ import { targetList } from '../../src/modifiers/quantization/args.js';
 import { inErrorScope, useHardware } from '../helpers/gpu.js';
 import { freshSeed } from '../helpers/random.js';
 import { fakeLlama } from './fakeModel.js';
-import { calls, RecordingModifier } from './recording.js';
+import { calls, PendingModifier, RecordingModifier } from './recording.js';
 
 const hardware = useHardware();
 
@@ -229,19 +229,24 @@ describe('oneshot selection and failures', () => {
     expect(activeSession()).toBe(before);
   });
 
-  it('built-in modifiers without an algorithm fail with a clear error; a model this call loaded is disposed', async () => {
+  it('a modifier without an algorithm fails with a clear error; a model this call loaded is disposed', async () => {
     const hw = await hardware();
     let disposed = false;
-    const err = await oneshot({
-      model: 'some/model',
-      loadModel: async () => ({ ...fakeLlama(), dispose: () => void (disposed = true) }),
-      recipe: 'QuantizationModifier: {scheme: W4A16, ignore: [lm_head]}',
-      hardware: hw,
-      loggers: LoggerManager.silent(),
-    }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(NotImplementedError);
-    expect((err as Error).message).toBe('QuantizationModifier is not implemented yet in webgpu-compressor');
-    expect(disposed).toBe(true);
+    ModifierFactory.register('PendingModifier', PendingModifier);
+    try {
+      const err = await oneshot({
+        model: 'some/model',
+        loadModel: async () => ({ ...fakeLlama(), dispose: () => void (disposed = true) }),
+        recipe: 'PendingModifier: {}',
+        hardware: hw,
+        loggers: LoggerManager.silent(),
+      }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(NotImplementedError);
+      expect((err as Error).message).toBe('PendingModifier is not implemented yet in webgpu-compressor');
+      expect(disposed).toBe(true);
+    } finally {
+      ModifierFactory.unregister('PendingModifier');
+    }
   });
 
   it('misconfiguration is caught before any work', async () => {

@@ -1,7 +1,7 @@
 /** A modifier that records every hook call, for hook-order tests. */
 import type { Event, EventPayload, Subgraph } from '../../src/core/events.js';
 import type { State } from '../../src/core/state.js';
-import { MODIFIER_FIELDS, Modifier, type InitializeOptions } from '../../src/modifiers/modifier.js';
+import { MODIFIER_FIELDS, Modifier, notImplemented, type InitializeOptions } from '../../src/modifiers/modifier.js';
 import { field, t, type FieldSpec, type FieldsOut } from '../../src/recipe/schema.js';
 
 export const calls: string[] = [];
@@ -57,5 +57,16 @@ export class RecordingModifier extends Modifier {
   }
   override onCalibrationEnd(): void {
     this.rec('calibrationEnd');
+  }
+}
+
+/**
+ * A modifier whose algorithm is missing, as a built-in one would be before
+ * its implementation lands: initialize fails with the not-implemented error.
+ */
+export class PendingModifier extends Modifier {
+  static override readonly fields: readonly FieldSpec[] = [...MODIFIER_FIELDS];
+  override onInitialize(): boolean {
+    throw notImplemented(this);
   }
 }
