@@ -72,7 +72,7 @@ export class CompressionLifecycle {
     const data: unknown[] = [];
     for (const mod of this.recipe_.modifiers) {
       for (const w of mod.warnings) this.state.loggers.warning(w, { modifier: mod.type });
-      await mod.initialize(this.state, { sequentialTargets });
+      await mod.initialize(this.state, { sequentialTargets, modifiers: this.recipe_.modifiers });
     }
     this.initialized_ = true;
     this.state.loggers.debug(`Compression lifecycle initialized for ${this.recipe_.modifiers.length} modifiers`);

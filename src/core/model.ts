@@ -158,6 +158,13 @@ export interface HookCall {
   readonly inputs: readonly Tensor[];
   /** The module's output (`forward` hooks only). */
   readonly output?: Tensor;
+  /**
+   * Keyword arguments of the call that the positional inputs do not carry
+   * (llm-compressor's `with_kwargs=True` hooks), e.g. `{ shape }` for a
+   * decoder layer or attention block, so a modifier can replay the module
+   * later (`CausalLM.moduleForward`). Read-only; absent when the forward has none.
+   */
+  readonly kwargs?: Readonly<Record<string, unknown>>;
 }
 
 /** A hook callback. It may record GPU work without awaiting it; return a promise only when it must wait. */
@@ -333,10 +340,10 @@ export class Module {
    * Runs the active hooks of `kind` in registration order. Model forwards
    * call this; an error in a hook propagates to the forward.
    */
-  async callHooks(kind: HookKind, inputs: readonly Tensor[], output?: Tensor): Promise<void> {
+  async callHooks(kind: HookKind, inputs: readonly Tensor[], output?: Tensor, kwargs?: Readonly<Record<string, unknown>>): Promise<void> {
     const list = this.hookMap.get(kind);
     if (!list || list.length === 0) return;
-    const call: HookCall = { module: this, kind, inputs, output };
+    const call: HookCall = { module: this, kind, inputs, output, kwargs };
     for (const h of [...list]) {
       if (!this.hooks.isActive(h)) continue;
       const r = h.fn(call);

@@ -20,6 +20,12 @@ export interface SequenceShape {
   readonly posOffset?: number;
 }
 
+/** Keyword arguments a forward passes to module hooks (`HookCall.kwargs`) and `moduleForward` takes back. */
+export type ModuleKwargs = {
+  /** Layout of the rows (decoder layers and attention blocks need it). */
+  readonly shape?: SequenceShape;
+};
+
 /** Per-layer key/value cache for incremental decoding of one sequence. */
 export interface KvCache {
   /** Tokens already held (the position of the next token). */
@@ -68,6 +74,16 @@ export interface CausalLM extends Model {
   nextTokenNll(hidden: Tensor, ids: Int32Array, shape: SequenceShape): Promise<Tensor>;
   /** A KV cache for `capacity` tokens of one sequence (batch 1). */
   createKvCache(capacity: number): KvCache;
+  /**
+   * Runs one submodule of a decoder layer on its own — the layer, its
+   * attention block, MLP, norms or a Linear — on the inputs its forward_pre
+   * hook saw, with the hook's `kwargs` (AWQ replays parent modules this way).
+   * Hooks fire as in a full forward. Optional: models without it cannot
+   * serve AWQ.
+   */
+  moduleForward?(module: Module, inputs: readonly Tensor[], kwargs?: ModuleKwargs): Promise<Tensor>;
+  /** Whether `moduleForward` can run `module`. */
+  canRunModule?(module: Module): boolean;
   /** Drops the GPU copies of a layer's unmodified weights (they reload from the checkpoint on next use). */
   releaseLayer(index: number): void;
   /** Drops every unmodified weight's GPU copy. */

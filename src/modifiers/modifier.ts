@@ -47,6 +47,12 @@ export interface ModifierContext {
 export interface InitializeOptions {
   /** The user's `sequentialTargets` (class names, names or `re:` patterns of the calibration units). */
   readonly sequentialTargets?: readonly string[];
+  /**
+   * Every modifier of the recipe, in order (this one included), so a
+   * modifier can read its neighbours' settings: AWQ quantizes its grid
+   * search with the scheme of the quantizing modifiers after it.
+   */
+  readonly modifiers?: readonly Modifier[];
 }
 
 /** A modifier class as the factory and recipes use it. */

@@ -19,7 +19,7 @@ import type { Hardware } from '../../gpu/hardware.js';
 import { Tensor } from '../../gpu/tensor.js';
 import { matmul } from '../../gpu/kernels/matmul.js';
 import { Parameter, type Module } from '../../core/model.js';
-import type { CausalLM, KvCache, SequenceShape } from '../causalLM.js';
+import type { CausalLM, KvCache, ModuleKwargs, SequenceShape } from '../causalLM.js';
 import { rmsNorm, addRmsNorm } from '../kernels/rmsnorm.js';
 import { applyRotaryQK, RopeTable } from '../kernels/rope.js';
 import { causalAttention } from '../kernels/attention.js';
@@ -47,11 +47,11 @@ async function optionalWeight(m: Module, local: string): Promise<Tensor | undefi
   return m.getParameter(local) ? weightOf(m, local) : undefined;
 }
 
-/** Runs `compute` between a module's forward_pre and forward hooks. */
-async function withHooks(m: Module, inputs: readonly Tensor[], compute: () => Promise<Tensor> | Tensor): Promise<Tensor> {
-  if (m.hasHooks('forward_pre')) await m.callHooks('forward_pre', inputs);
+/** Runs `compute` between a module's forward_pre and forward hooks (`kwargs`: what else the call needs, see HookCall). */
+async function withHooks(m: Module, inputs: readonly Tensor[], compute: () => Promise<Tensor> | Tensor, kwargs?: ModuleKwargs): Promise<Tensor> {
+  if (m.hasHooks('forward_pre')) await m.callHooks('forward_pre', inputs, undefined, kwargs);
   const out = await compute();
-  if (m.hasHooks('forward')) await m.callHooks('forward', inputs, out);
+  if (m.hasHooks('forward')) await m.callHooks('forward', inputs, out, kwargs);
   return out;
 }
 
@@ -225,6 +225,20 @@ export class LlamaForCausalLM implements CausalLM {
       const o = await this.linear(l.o, a);
       a.dispose();
       return o;
+    }, { shape });
+  }
+
+  /** down(silu(gate(x)) · up(x)) with the MLP's hooks. */
+  private async mlp(l: LlamaLayerModules, x: Tensor): Promise<Tensor> {
+    return withHooks(l.mlp, [x], async () => {
+      const g = await this.linear(l.gate, x);
+      const u = await this.linear(l.up, x);
+      const m = siluMul(this.hw, g, u);
+      g.dispose();
+      u.dispose();
+      const down = await this.linear(l.down, m);
+      m.dispose();
+      return down;
     });
   }
 
@@ -252,22 +266,45 @@ export class LlamaForCausalLM implements CausalLM {
         if (l.postNorm.hasHooks('forward')) await l.postNorm.callHooks('forward', [h2], x2);
       }
       o.dispose();
-      const d = await withHooks(l.mlp, [x2], async () => {
-        const g = await this.linear(l.gate, x2);
-        const u = await this.linear(l.up, x2);
-        const m = siluMul(this.hw, g, u);
-        g.dispose();
-        u.dispose();
-        const down = await this.linear(l.down, m);
-        m.dispose();
-        return down;
-      });
+      const d = await this.mlp(l, x2);
       x2.dispose();
       const out = add(this.hw, h2, d);
       h2.dispose();
       d.dispose();
       return out;
-    });
+    }, { shape });
+  }
+
+  /** The decoder layer owning `m` and its index, if any. */
+  private layerOf(m: Module): { l: LlamaLayerModules; index: number } | undefined {
+    const index = this.modules.layers.findIndex((l) => m === l.layer || m.name.startsWith(l.layer.name + '.'));
+    return index < 0 ? undefined : { l: this.modules.layers[index], index };
+  }
+
+  canRunModule(m: Module): boolean {
+    const found = this.layerOf(m);
+    if (!found) return false;
+    const { l } = found;
+    return m === l.layer || m === l.attention || m === l.mlp || m.isA('Linear') || m === l.inputNorm || m === l.postNorm;
+  }
+
+  async moduleForward(m: Module, inputs: readonly Tensor[], kwargs?: ModuleKwargs): Promise<Tensor> {
+    const found = this.layerOf(m);
+    if (!found || !this.canRunModule(m)) {
+      throw new Error(`moduleForward: ${m.name || 'the root'} (${m.classNames[0]}) cannot run on its own; supported: a decoder layer, its self_attn, mlp, norms and Linear modules`);
+    }
+    const { l, index } = found;
+    const x = inputs[0];
+    if (inputs.length !== 1 || !x || x.shape.length !== 2) throw new Error(`moduleForward(${m.name}): expected one 2-D input [tokens, features]`);
+    if (m === l.layer || m === l.attention) {
+      const shape = kwargs?.shape;
+      if (!shape) throw new Error(`moduleForward(${m.name}): the sequence shape (kwargs.shape) is required for attention`);
+      this.checkRows(x, shape, m.name);
+      return m === l.layer ? this.layerForward(index, x, shape) : this.attention(l, index, x, shape);
+    }
+    if (m === l.mlp) return this.mlp(l, x);
+    if (m === l.inputNorm || m === l.postNorm) return this.norm(m, x);
+    return this.linear(m, x);
   }
 
   /** model.norm over the given rows (a copy when it is a sub-range). */

@@ -1,14 +1,30 @@
 /**
- * GPTQModifier (llm-compressor `modifiers/gptq/base.py`): GPTQ weight
- * quantization from a Hessian of each layer's inputs (reference §6.1).
- * Fields and the activation-ordering resolution are complete; the algorithm
- * is not written yet.
+ * GPTQModifier (llm-compressor `modifiers/gptq/base.py`, reference §6.1):
+ * forward hooks accumulate each targeted Linear's Hessian 2·XᵀX on the GPU;
+ * at SEQUENTIAL_EPOCH_END every calibrated module of the subgraph is
+ * quantized with GPTQ (src/compression/gptq.ts): scales observed on the
+ * original weight (the quantization module's observer), activation order,
+ * dampening, the upper Cholesky factor of H⁻¹, the lazy-batch loop. The
+ * module then holds the fake-quantized `weight` and its `weight_scale`,
+ * `weight_zero_point` (asymmetric), `weight_global_scale` (NVFP4) and
+ * `weight_g_idx` (actorder group), which the checkpoint writer packs without
+ * re-observing. The per-module loss goes to the loggers.
  */
-import type { State } from '../../core/state.js';
+import type { Subgraph, Event } from '../../core/events.js';
+import type { HookCall, Module } from '../../core/model.js';
+import { requireHardware, requireModel, type State } from '../../core/state.js';
+import type { Hardware } from '../../gpu/hardware.js';
+import { Tensor } from '../../gpu/tensor.js';
 import { field, t, type FieldSpec, type FieldsOut } from '../../recipe/schema.js';
-import { MODIFIER_FIELDS, notImplemented, type InitializeOptions } from '../modifier.js';
+import { isMatch } from '../../recipe/match.js';
+import { MODIFIER_FIELDS, type InitializeOptions } from '../modifier.js';
 import { ACTIVATION_ORDERINGS, canonicalActorder, type ActivationOrdering, type QuantizationScheme } from '../quantization/args.js';
 import { QUANTIZATION_MIXIN_FIELDS, QuantizationMixin, type QuantizationConfig } from '../quantization/mixin.js';
+import { InputStatistics, hookInput, tiedWeightError, tiedWith, weightF32 } from '../../compression/calibration.js';
+import { gptqQuantizeLayer, readGptqOutcome, type ObservedQParams } from '../../compression/gptq.js';
+import { weightQuantization, type WeightQuantization } from './weightArgs.js';
+import { quantizeWeightGpu, type GpuQuantizedWeight } from '../../quantization/quantizeWeight.js';
+import { isPruned } from '../../compression/sparsityMarks.js';
 
 export const GPTQ_FIELDS = [
   field('block_size', t.int({ min: 1 }), { default: 128, doc: 'Columns processed per lazy-batch block.' }),
@@ -25,9 +41,19 @@ const ORDERED_STRATEGIES = ['group', 'tensor_group', 'channel', 'tensor', 'block
 
 export interface GPTQModifier extends FieldsOut<typeof GPTQ_FIELDS> {}
 
+/** The scheme (and its config group) a module is quantized with. */
+interface Assignment {
+  readonly group: string;
+  readonly scheme: QuantizationScheme;
+  readonly quant: WeightQuantization;
+}
+
 export class GPTQModifier extends QuantizationMixin {
   static override readonly fields: readonly FieldSpec[] = [...GPTQ_FIELDS, ...QUANTIZATION_MIXIN_FIELDS, ...MODIFIER_FIELDS];
   static override readonly requiresCalibrationData: boolean = true;
+
+  private assignments = new Map<Module, Assignment>();
+  private stats: InputStatistics | undefined;
 
   /** The mixin's config with the modifier-level `actorder` applied to every ordered weight scheme. */
   override resolveQuantizationConfig(warnings: string[] = []): QuantizationConfig {
@@ -61,7 +87,144 @@ export class GPTQModifier extends QuantizationMixin {
     );
   }
 
-  override onInitialize(_state: State, _options: InitializeOptions): boolean {
-    throw notImplemented(this);
+  /** Modules this modifier quantizes, with their config group, after `initialize`. */
+  get quantizedModules(): ReadonlyMap<Module, { group: string; scheme: QuantizationScheme }> {
+    return this.assignments;
+  }
+
+  override onInitialize(state: State, _options: InitializeOptions): boolean {
+    const model = requireModel(state, this.type);
+    requireHardware(state, this.type);
+    const cfg = this.resolveQuantizationConfig();
+    if (cfg.kvCacheScheme) throw new Error(`${this.recipePath}: kv_cache_scheme is not supported by GPTQModifier here yet; quantize the KV cache with QuantizationModifier`);
+    this.assignments.clear();
+    const groups = Object.entries(cfg.configGroups);
+    for (const m of model.root.modules()) {
+      if (m.isA('Embedding') || !m.getParameter('weight')) continue;
+      // compressed-tensors gives a module the scheme of the first group that targets it.
+      const hit = groups.find(([, s]) => isMatch(m, s.targets, cfg.ignore));
+      if (!hit || !hit[1].weights) continue;
+      const [group, scheme] = hit;
+      for (const [kind, args] of [['input_activations', scheme.inputActivations], ['output_activations', scheme.outputActivations]] as const) {
+        if (args && args.dynamic === false) {
+          throw new Error(`${this.recipePath}: config group ${group} has static ${kind}; calibrating activation scales is not implemented in GPTQModifier here yet (use dynamic activations, e.g. W8A8 / FP8_DYNAMIC)`);
+        }
+      }
+      const tied = tiedWith(model, m);
+      if (tied.length) throw tiedWeightError(this.type, m, tied);
+      this.assignments.set(m, { group, scheme, quant: weightQuantization(scheme.weights, `${this.recipePath} config group ${group}`) });
+    }
+    if (this.assignments.size === 0) {
+      throw new Error('GPTQModifier was unable to find any modules to quantize. Please check quantization `config_groups` and `targets` in recipe');
+    }
+    return true;
+  }
+
+  override onCalibrationStart(state: State, _event: Event): void {
+    const hw = requireHardware(state, this.type);
+    this.stats?.dispose();
+    const stats = new InputStatistics(hw, 'hessianSum', this.offloadHessians);
+    this.stats = stats;
+    for (const m of this.assignments.keys()) {
+      this.registerHook(m, 'forward', (call: HookCall) => stats.accumulate(call.module, hookInput(call)));
+    }
+  }
+
+  override async onSequentialEpochEnd(state: State, subgraph: Subgraph, _event: Event): Promise<void> {
+    const stats = this.stats;
+    if (!stats) return;
+    for (const m of subgraph.modules) {
+      if (!stats.has(m)) continue;
+      await this.compress(state, m, stats);
+    }
+  }
+
+  override onCalibrationEnd(_state: State, _event: Event): void {
+    this.removeHooks();
+  }
+
+  override onFinalize(_state: State): boolean {
+    this.removeHooks();
+    const left = this.stats?.size ?? 0;
+    this.stats?.dispose();
+    this.stats = undefined;
+    if (left > 0) throw new Error(`${this.type}: Failed to compress ${left} modules`);
+    return true;
+  }
+
+  private async compress(state: State, module: Module, stats: InputStatistics): Promise<void> {
+    const hw = requireHardware(state, this.type);
+    const a = this.assignments.get(module)!;
+    await state.loggers.timed({ modifier: this.type, layer: module.name, hardware: hw }, async () => {
+      const h = stats.take(module);
+      state.loggers.info(`Quantizing ${module.name} using ${h.samples} samples`, { modifier: this.type, layer: module.name });
+      const { weight, dtype, owned } = await weightF32(hw, module);
+      let observed: GpuQuantizedWeight | undefined;
+      const observe = (w: Tensor): ObservedQParams => {
+        observed?.dispose();
+        observed = quantizeWeightGpu(hw, w, a.quant.args, { dtype, name: `${module.name}.weight` });
+        return observedParams(observed);
+      };
+      const actorder = canonicalActorder(a.scheme.weights!.actorder);
+      const r = await gptqQuantizeLayer(hw, weight, h.tensor, h.samples, {
+        blockSize: this.blockSize,
+        dampFrac: this.dampeningFrac ?? 0,
+        actorder,
+        format: a.quant.format,
+        layout: a.quant.layout,
+        scaleDtype: dtype,
+        preserveZeros: isPruned(module),
+        observe,
+      });
+      const { loss, failed } = await readGptqOutcome(r);
+      if (failed) {
+        state.loggers.warning(
+          'Failed to invert hessian due to numerical instability. Consider increasing GPTQModifier.dampening_frac, increasing the number of calibration samples, or shuffling the calibration dataset. Falling back to round-to-nearest for this module.',
+          { modifier: this.type, layer: module.name },
+        );
+      }
+      if (owned) weight.dispose();
+      writeQuantizedParameters(hw, module, r.weight, observed!, r.gIdx);
+      observed!.dispose();
+      r.losses.dispose();
+      r.status.dispose();
+      return { error: loss, extra: { samples: h.samples, rtnFallback: failed ? 1 : 0 } };
+    });
+  }
+}
+
+/** The observer's qparam buffers as GPTQ reads them (slices of its qp buffer). */
+function observedParams(q: GpuQuantizedWeight): ObservedQParams {
+  const n = q.geometry.nGroupRows * q.geometry.nGroupCols;
+  return {
+    scale: { buffer: q.qp.buffer, offset: 0, size: n * 4 },
+    zeroPoint: q.args.symmetric ? null : { buffer: q.qp.buffer, offset: q.zpOffset * 4, size: n * 4 },
+    globalScale: q.args.strategy === 'tensor_group' ? { buffer: q.qp.buffer, offset: q.gsOffset * 4, size: 4 } : null,
+  };
+}
+
+/** Copies `bytes` from a slice of `src` into a new tensor. */
+function copyOut(hw: Hardware, src: GPUBuffer, offset: number, shape: number[], dtype: 'f32' | 'i32'): Tensor {
+  const t = Tensor.empty(hw, shape, dtype);
+  const bytes = shape.reduce((a, b) => a * b, 1) * 4;
+  hw.batcher.copy(src, offset, t.buffer, 0, Math.ceil(bytes / 4) * 4);
+  return t;
+}
+
+/**
+ * Replaces the module's weight with Q(W) and adds the quantization
+ * parameters compressed-tensors saves (llm-compressor's update_offload_parameter).
+ */
+function writeQuantizedParameters(hw: Hardware, module: Module, weight: Tensor, q: GpuQuantizedWeight, gIdx: Tensor | undefined): void {
+  const g = q.geometry;
+  module.getParameter('weight')!.set(weight);
+  module.setParameter('weight_scale', copyOut(hw, q.qp.buffer, 0, [...g.scaleShape], 'f32'));
+  if (!q.args.symmetric) module.setParameter('weight_zero_point', copyOut(hw, q.qp.buffer, q.zpOffset * 4, [...g.scaleShape], 'i32'));
+  if (q.args.strategy === 'tensor_group') module.setParameter('weight_global_scale', copyOut(hw, q.qp.buffer, q.gsOffset * 4, [1], 'f32'));
+  if (gIdx) {
+    const idx = Tensor.empty(hw, [g.cols], 'i32');
+    hw.batcher.copy(gIdx.buffer, 0, idx.buffer, 0, g.cols * 4);
+    gIdx.dispose();
+    module.setParameter('weight_g_idx', idx);
   }
 }
