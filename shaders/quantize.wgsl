@@ -273,7 +273,9 @@ fn addPos(aIn: u32, bIn: u32) -> f32 {
   let guard = (s >> 5u) & 1u;
   let rest = ((s & 31u) != 0u) || sticky;
   if (guard == 1u && (rest || (sig & 1u) == 1u)) { sig = sig + 1u; }
-  return bitcast<f32>((e << 23u) + sig - 0x800000u);
+  // A sum past the largest finite f32 rounds to +inf (IEEE); min() keeps it
+  // there instead of running into NaN bit patterns.
+  return bitcast<f32>(min((e << 23u) + sig - 0x800000u, 0x7f800000u));
 }
 
 fn f32ToF16Bits(b: u32) -> u32 {
