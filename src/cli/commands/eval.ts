@@ -3,10 +3,7 @@ import { acquireHardware } from '../../gpu/node/acquire.js';
 import { openModelDir } from '../../io/node/index.js';
 import { openCausalLM, type ExecutionCaveat } from '../../models/load.js';
 import { evaluatePerplexity } from '../../models/evaluate.js';
-import { CheckpointError } from '../../io/errors.js';
-import { ModelConfigError } from '../../models/llama/config.js';
-import { DatasetError } from '../../data/dataset.js';
-import { TokenizerError } from '../../data/tokenizer.js';
+import { exitOnModelInputError } from '../modelInputErrors.js';
 import { loadTokenizer, loadTokenizedDataset } from '../../data/node.js';
 import { perplexityWindows } from '../../data/perplexity.js';
 
@@ -42,15 +39,7 @@ class UsageError extends Error {}
 
 /** `wgc eval`; bad input (missing files, unsupported config, bad dataset) exits with 2 and a message naming it. */
 export async function run(argv: string[]): Promise<number> {
-  try {
-    return await runCommand(argv);
-  } catch (e) {
-    if (e instanceof CheckpointError || e instanceof ModelConfigError || e instanceof DatasetError || e instanceof TokenizerError) {
-      console.error(`wgc eval: ${e.message}`);
-      return 2;
-    }
-    throw e;
-  }
+  return exitOnModelInputError('eval', () => runCommand(argv));
 }
 
 async function runCommand(argv: string[]): Promise<number> {

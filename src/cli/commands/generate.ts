@@ -3,10 +3,7 @@ import { acquireHardware } from '../../gpu/node/acquire.js';
 import { openModelDir } from '../../io/node/index.js';
 import { openCausalLM, type ExecutionCaveat } from '../../models/load.js';
 import { generateGreedy } from '../../models/generate.js';
-import { CheckpointError } from '../../io/errors.js';
-import { ModelConfigError } from '../../models/llama/config.js';
-import { DatasetError } from '../../data/dataset.js';
-import { TokenizerError } from '../../data/tokenizer.js';
+import { exitOnModelInputError } from '../modelInputErrors.js';
 import { loadTokenizer } from '../../data/node.js';
 
 export const summary = 'greedy text generation from a prompt (to see that a model still talks)';
@@ -26,15 +23,7 @@ options:
 
 /** `wgc generate`; bad input (missing files, unsupported config, bad dataset) exits with 2 and a message naming it. */
 export async function run(argv: string[]): Promise<number> {
-  try {
-    return await runCommand(argv);
-  } catch (e) {
-    if (e instanceof CheckpointError || e instanceof ModelConfigError || e instanceof DatasetError || e instanceof TokenizerError) {
-      console.error(`wgc generate: ${e.message}`);
-      return 2;
-    }
-    throw e;
-  }
+  return exitOnModelInputError('generate', () => runCommand(argv));
 }
 
 async function runCommand(argv: string[]): Promise<number> {
