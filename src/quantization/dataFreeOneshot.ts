@@ -7,10 +7,7 @@
 import type { Hardware } from '../gpu/hardware.js';
 import { openModelDir, writeOutputFolder } from '../io/node/index.js';
 import { loadRecipe } from '../recipe/load.js';
-import { Recipe } from '../recipe/recipe.js';
-import { QuantizationModifier } from '../modifiers/quantization/base.js';
-import { toKernelConfig } from '../modifiers/quantization/convert.js';
-import { presetScheme } from './presets.js';
+import { dataFreeSpec, presetRecipe } from './dataFreeRecipe.js';
 import { QuantizationError } from './quantizeWeight.js';
 import { modelFreeQuantize, type ModelFreeProgress, type QuantizationSpec } from './modelFree.js';
 import { summarize, type QuantizationSummary } from './summary.js';
@@ -37,27 +34,8 @@ export interface DataFreeOneshotOptions {
  * that says so.
  */
 export async function resolveDataFreeRecipe(q: DataFreeRecipe): Promise<{ spec: QuantizationSpec; recipeYaml: string }> {
-  let recipe: Recipe;
-  if ('recipe' in q) {
-    recipe = await loadRecipe(q.recipe);
-  } else {
-    const targets = q.targets && q.targets.length ? [...q.targets] : ['Linear'];
-    presetScheme(q.scheme, targets); // unknown names fail here, listing the presets
-    recipe = Recipe.create([new QuantizationModifier({ scheme: q.scheme.toUpperCase(), targets, ignore: [...(q.ignore ?? [])] })]);
-  }
-  const mods = recipe.modifiers;
-  const other = mods.filter((m) => !(m instanceof QuantizationModifier));
-  if (other.length) {
-    throw new QuantizationError(
-      `the recipe contains ${[...new Set(other.map((m) => m.type))].join(', ')}; data-free oneshot runs QuantizationModifier recipes only (the others need the model executed on calibration data)`,
-    );
-  }
-  if (mods.length !== 1) throw new QuantizationError(`data-free oneshot takes a recipe with one QuantizationModifier, got ${mods.length}`);
-  const m = mods[0] as QuantizationModifier;
-  if (!m.hasConfig()) throw new QuantizationError(`${m.recipePath}: QuantizationModifier requires that quantization fields be specified`);
-  if (m.resolvedConfig.kvCacheScheme) throw new QuantizationError(`${m.recipePath}: kv_cache_scheme needs calibration data (key/value scales are observed from activations); data-free oneshot cannot apply it`);
-  const cfg = toKernelConfig(m.resolvedConfig, m.recipePath.toString());
-  return { spec: { groups: cfg.groups, ignore: cfg.ignore }, recipeYaml: recipe.yaml() };
+  const recipe = 'recipe' in q ? await loadRecipe(q.recipe) : presetRecipe(q);
+  return dataFreeSpec(recipe, 'pass --dataset to run them');
 }
 
 /** Quantizes `options.model` into `options.output` and returns the summary. */

@@ -1,14 +1,7 @@
-/** Seeded PRNG (mulberry32): tests draw fresh inputs per case, reproducibly. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../../src/data/random.js';
+
+/** Seeded PRNG (mulberry32, the engine's own): tests draw fresh inputs per case, reproducibly. */
+export const rng: (seed: number) => () => number = seededRandom;
 
 /** Standard normal samples (Box–Muller) as f32. */
 export function randn(n: number, seed: number, scale = 1): Float32Array {

@@ -6,10 +6,9 @@
  * compressed-tensors writer and the summary are the core's own functions.
  */
 import {
-  type FolderSource, type Hardware, type ModelFolder, Recipe, QuantizationModifier, openModelFolder,
+  type FolderSource, type Hardware, type ModelFolder, Recipe, openModelFolder,
 } from '../../src/index.js';
-import { toKernelConfig } from '../../src/modifiers/quantization/convert.js';
-import { presetScheme } from '../../src/quantization/presets.js';
+import { dataFreeSpec, presetRecipe } from '../../src/quantization/dataFreeRecipe.js';
 import { QuantizationError } from '../../src/quantization/quantizeWeight.js';
 import { modelFreeQuantize, planModelFree, type ModelFreePlan, type ModelFreeProgress, type ModelFreeResult, type QuantizationSpec } from '../../src/quantization/modelFree.js';
 import { summarize, type QuantizationSummary } from '../../src/quantization/summary.js';
@@ -21,35 +20,10 @@ export type PageRecipe =
   | { readonly recipeText: string }
   | { readonly scheme: string; readonly targets?: readonly string[]; readonly ignore?: readonly string[] };
 
-/**
- * The config groups and recipe.yaml text of a recipe or preset. This follows
- * `resolveDataFreeRecipe` in src/quantization/dataFreeOneshot.ts step for step;
- * that module imports the Node file system, so the page cannot import it.
- * The browser test checks the outputs (recipe.yaml included) byte for byte
- * against the CLI's, so a drift between the two fails there.
- */
+/** The config groups and recipe.yaml text of a recipe or preset, resolved as `wgc oneshot` does. */
 export function resolvePageRecipe(q: PageRecipe): { spec: QuantizationSpec; recipeYaml: string } {
-  let recipe: Recipe;
-  if ('recipeText' in q) {
-    recipe = Recipe.fromText(q.recipeText, { source: 'recipe' });
-  } else {
-    const targets = q.targets && q.targets.length ? [...q.targets] : ['Linear'];
-    presetScheme(q.scheme, targets); // unknown names fail here, listing the presets
-    recipe = Recipe.create([new QuantizationModifier({ scheme: q.scheme.toUpperCase(), targets, ignore: [...(q.ignore ?? [])] })]);
-  }
-  const mods = recipe.modifiers;
-  const other = mods.filter((m) => !(m instanceof QuantizationModifier));
-  if (other.length) {
-    throw new QuantizationError(
-      `the recipe contains ${[...new Set(other.map((m) => m.type))].join(', ')}; this page runs data-free QuantizationModifier recipes only (the others need the model executed on calibration data, which the page does not do yet — use the Node CLI)`,
-    );
-  }
-  if (mods.length !== 1) throw new QuantizationError(`data-free oneshot takes a recipe with one QuantizationModifier, got ${mods.length}`);
-  const m = mods[0] as QuantizationModifier;
-  if (!m.hasConfig()) throw new QuantizationError(`${m.recipePath}: QuantizationModifier requires that quantization fields be specified`);
-  if (m.resolvedConfig.kvCacheScheme) throw new QuantizationError(`${m.recipePath}: kv_cache_scheme needs calibration data (key/value scales are observed from activations); data-free oneshot cannot apply it`);
-  const cfg = toKernelConfig(m.resolvedConfig, m.recipePath.toString());
-  return { spec: { groups: cfg.groups, ignore: cfg.ignore }, recipeYaml: recipe.yaml() };
+  const recipe = 'recipeText' in q ? Recipe.fromText(q.recipeText, { source: 'recipe' }) : presetRecipe(q);
+  return dataFreeSpec(recipe, 'which the page does not do yet — use the Node CLI');
 }
 
 /** Everything decided before the GPU starts: the open model, the plan and the limits check. */
