@@ -10,9 +10,6 @@
  * 512, every eval window) and prints the rows.
  */
 import { describe, it, expect } from 'vitest';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { useHardware } from '../helpers/gpu.js';
 import { loadCausalLMFromDir } from '../../src/models/node.js';
 import { evaluatePerplexity } from '../../src/models/evaluate.js';
@@ -21,15 +18,9 @@ import { perplexityWindows } from '../../src/data/perplexity.js';
 import { oneshot } from '../../src/oneshot.js';
 import { LoggerManager } from '../../src/loggers/manager.js';
 import type { AWQModifier } from '../../src/modifiers/awq/base.js';
+import { storiesFixture } from '../helpers/stories.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const shared = path.resolve(repoRoot, '..', 'shared');
-const modelDir = path.join(shared, 'models', 'stories260K');
-const calibFile = path.join(shared, 'data', 'tinystories-valid-calib.txt');
-const evalFile = path.join(shared, 'data', 'tinystories-valid-eval.txt');
-const present = existsSync(path.join(modelDir, 'model.safetensors')) && existsSync(calibFile) && existsSync(evalFile);
-if (!present) console.warn(`skipping stories260K AWQ test: ${modelDir}, ${calibFile} or ${evalFile} not found (../shared is absent)`);
-const FULL = process.env.WGC_STORIES_TABLE === '1';
+const { modelDir, calibFile, evalFile, present, full: FULL } = storiesFixture('AWQ');
 
 const hardware = useHardware();
 

@@ -9,10 +9,9 @@
  * calibration pipeline's forwards, not the compression kernels.
  */
 import { describe, it, expect } from 'vitest';
-import { appendFileSync, existsSync } from 'node:fs';
+import { appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { useHardware } from '../helpers/gpu.js';
 import type { Hardware } from '../../src/gpu/hardware.js';
 import { loadCausalLMFromDir } from '../../src/models/node.js';
@@ -24,15 +23,9 @@ import { oneshot } from '../../src/oneshot.js';
 import { LoggerManager } from '../../src/loggers/manager.js';
 import { makeQuantizationArgs } from '../../src/quantization/args.js';
 import { quantizeWeightGpu } from '../../src/quantization/quantizeWeight.js';
+import { storiesFixture } from '../helpers/stories.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const shared = path.resolve(repoRoot, '..', 'shared');
-const modelDir = path.join(shared, 'models', 'stories260K');
-const calibFile = path.join(shared, 'data', 'tinystories-valid-calib.txt');
-const evalFile = path.join(shared, 'data', 'tinystories-valid-eval.txt');
-const present = existsSync(path.join(modelDir, 'model.safetensors')) && existsSync(calibFile) && existsSync(evalFile);
-if (!present) console.warn(`skipping stories260K compression tests: ${modelDir}, ${calibFile} or ${evalFile} not found (../shared is absent)`);
-const FULL = process.env.WGC_STORIES_TABLE === '1';
+const { modelDir, calibFile, evalFile, present, full: FULL } = storiesFixture('compression');
 
 const hardware = useHardware();
 
