@@ -19,11 +19,16 @@
 //     quotient is recomputed exactly. Codes are step functions of the quotient,
 //     so this equals rounding the exact quotient (compressed-tensors.md §8:
 //     every group's maximum sits on a ±7.5 tie).
+// These numerics live in shaders/lib/ (fakequant, floatbits, minifloat),
+// shared with the activation quantizer (shaders/actquant.wgsl).
 // Group min/max are kept as order-preserving u32 keys (see orderedKey);
 // a NaN or ±Inf element shows up as a key beyond ±Inf and makes the group's
 // scale NaN, which the host reports with the tensor's name.
 //
 // Entry points:
+//   quantizeLanes    - groups of one row, a power of two wide (group_size 32,
+//                      64, 128…): a cluster of subgroup lanes per group, no
+//                      barriers (subgroup variant only; see its comment).
 //   quantizeGroups   - groups of whole segments (group_size % 32 == 0,
 //                      channel, block): the workgroup observes each group,
 //                      computes its qparams and quantizes it in one dispatch.
@@ -103,27 +108,14 @@ struct Params {
 
 override WG: u32 = 256u;
 
-// Specialisation: fixed per pipeline, so every branch on them folds away.
-override QTYPE: u32 = 0u;          // 0 int, 1 FP8 E4M3, 2 FP4 E2M1
-override BITS: u32 = 4u;           // packed field width
-override PACK_MODE: u32 = 0u;      // 0: pack-quantized field q + 2^(BITS-1); 1: the code itself
-override SYMMETRIC: bool = true;
-override SCALE_KIND: u32 = 0u;     // 0 plain, 1 global scale (tensor_group), 2 MX power of two
-override FP8_SCALE: bool = false;  // the global-scaled scale is rounded to FP8 E4M3 (NVFP4 scale_dtype)
-override DTYPE: u32 = 0u;          // model dtype torch computes in: 0 f32, 1 f16, 2 bf16
-override TDT: u32 = 0u;            // dtype of x / scale: DTYPE, or f32 with a global scale
-override RECIPROCAL_DIV: bool = false; // tensor / python float as × f32(1/c) (torch on CUDA)
+// Specialisation of this family (the numeric ones live in lib/fakequant.wgsl).
 override STATS_MODE: u32 = 0u;     // 0 observe in-kernel, 1 min/max keys from aux[statsOffset + 2g]
 override MSE: bool = false;        // apply the mse-selected shrink
 override WRITE_FAKE: bool = false; // write the fake-quantized weight
-override DIV_JITTER: bool = false; // test hook: perturb the hardware quotient by up to ±2 ulp
 
 // Workgroup arrays are sized for the largest WG (a const, so every tool sizes them alike).
 const WG_MAX: u32 = 256u;
 
-const KEY_ZERO: u32 = 0x80000000u;   // orderedKey(+0.0)
-const KEY_POS_INF: u32 = 0xff800000u;
-const KEY_NEG_INF: u32 = 0x007fffffu;
 const F32_MAX: f32 = 3.4028234663852886e38;
 
 // Per-group minima are stored inverted so that zero-initialised workgroup
@@ -141,423 +133,7 @@ fn wgLinear(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
   return wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y;
 }
 
-// ---------------------------------------------------------------- float bits
-
-fn orderedKey(b: u32) -> u32 {
-  return select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u);
-}
-
-fn fromKey(k: u32) -> u32 {
-  return select(~k, k & 0x7fffffffu, (k & 0x80000000u) != 0u);
-}
-
-struct Unpacked {
-  m: u32,   // significand in [2^23, 2^24)
-  e: i32,   // unbiased exponent: value = m * 2^(e - 23)
-}
-
-fn unpackNorm(a: u32) -> Unpacked {
-  let ef = a >> 23u;
-  if (ef == 0u) {
-    let mant = a & 0x7fffffu;
-    let s = countLeadingZeros(mant) - 8u;
-    return Unpacked(mant << s, -126 - i32(s));
-  }
-  return Unpacked((a & 0x7fffffu) | 0x800000u, i32(ef) - 127);
-}
-
-// Rounds value = (q / 2^24) * 2^(be - 127) to nearest-even f32, where q holds
-// the 24-bit significand and one guard bit (q in [2^24, 2^25)) and `sticky`
-// says whether anything nonzero lies below the guard bit.
-fn packRounded(sign: u32, beIn: i32, qIn: u32, stickyIn: bool) -> f32 {
-  var be = beIn;
-  var q = qIn;
-  var sticky = stickyIn;
-  if (be >= 255) { return bitcast<f32>(sign | 0x7f800000u); }
-  if (be <= 0) {
-    let sh = u32(1 - be);
-    if (sh >= 26u) { return bitcast<f32>(sign); }
-    sticky = sticky || ((q & ((1u << sh) - 1u)) != 0u);
-    q = q >> sh;
-    be = 0;
-  }
-  let guard = q & 1u;
-  var sig = q >> 1u;
-  if (guard == 1u && (sticky || (sig & 1u) == 1u)) { sig = sig + 1u; }
-  if (be == 0) { return bitcast<f32>(sign | sig); }
-  // A carry out of the significand moves into the exponent field by itself.
-  return bitcast<f32>(sign | ((u32(be) << 23u) + sig - 0x800000u));
-}
-
-// Correctly rounded x / y for finite x and finite nonzero y, subnormals included.
-fn divRN(x: f32, y: f32) -> f32 {
-  let xb = bitcast<u32>(x);
-  let yb = bitcast<u32>(y);
-  let sign = (xb ^ yb) & 0x80000000u;
-  let xa = xb & 0x7fffffffu;
-  let ya = yb & 0x7fffffffu;
-  if (xa == 0u) { return bitcast<f32>(sign); }
-  if (ya == 0u) { return bitcast<f32>(sign | 0x7f800000u); }
-  let ux = unpackNorm(xa);
-  let uy = unpackNorm(ya);
-  var r = ux.m;
-  var e = ux.e - uy.e;
-  if (r < uy.m) { r = r << 1u; e = e - 1; }
-  var q = 0u;
-  for (var i = 0u; i < 25u; i = i + 1u) {
-    q = q << 1u;
-    if (r >= uy.m) { r = r - uy.m; q = q | 1u; }
-    r = r << 1u;
-  }
-  return packRounded(sign, e + 127, q, r != 0u);
-}
-
-// Correctly rounded x * y computed with integers (48-bit product in two words).
-fn mulExact(x: f32, y: f32) -> f32 {
-  let xb = bitcast<u32>(x);
-  let yb = bitcast<u32>(y);
-  let sign = (xb ^ yb) & 0x80000000u;
-  let xa = xb & 0x7fffffffu;
-  let ya = yb & 0x7fffffffu;
-  if (xa == 0u || ya == 0u) { return bitcast<f32>(sign); }
-  let ux = unpackNorm(xa);
-  let uy = unpackNorm(ya);
-  let a0 = ux.m & 0xffffu;
-  let a1 = ux.m >> 16u;
-  let b0 = uy.m & 0xffffu;
-  let b1 = uy.m >> 16u;
-  let lo = a0 * b0;
-  let mid = a0 * b1 + a1 * b0;
-  let lo2 = lo + (mid << 16u);
-  let hi = a1 * b1 + (mid >> 16u) + select(0u, 1u, lo2 < lo);
-  // product P = hi * 2^32 + lo2 in [2^46, 2^48); value = P * 2^(ex + ey - 46)
-  if (hi >= 0x8000u) {
-    return packRounded(sign, ux.e + uy.e + 128, (hi << 9u) | (lo2 >> 23u), (lo2 & 0x7fffffu) != 0u);
-  }
-  return packRounded(sign, ux.e + uy.e + 127, (hi << 10u) | (lo2 >> 22u), (lo2 & 0x3fffffu) != 0u);
-}
-
-fn isNormalBits(a: u32) -> bool {
-  return a >= 0x00800000u && a < 0x7f800000u;
-}
-
-// Correctly rounded product: the hardware multiplication (exact per WGSL)
-// unless an operand or the result is subnormal, where flushing may happen.
-fn mulRN(x: f32, y: f32) -> f32 {
-  let xa = bitcast<u32>(x) & 0x7fffffffu;
-  let ya = bitcast<u32>(y) & 0x7fffffffu;
-  if (xa == 0u || ya == 0u) { return bitcast<f32>((bitcast<u32>(x) ^ bitcast<u32>(y)) & 0x80000000u); }
-  let r = x * y;
-  if (isNormalBits(xa) && isNormalBits(ya) && isNormalBits(bitcast<u32>(r) & 0x7fffffffu)) { return r; }
-  return mulExact(x, y);
-}
-
-// Correctly rounded a + b for non-negative finite a, b given as bits.
-fn addPos(aIn: u32, bIn: u32) -> f32 {
-  let a = max(aIn, bIn);
-  let b = min(aIn, bIn);
-  if (b == 0u) { return bitcast<f32>(a); }
-  if ((a >> 23u) == 0u) { return bitcast<f32>(a + b); }   // two subnormals add exactly
-  let ea = a >> 23u;
-  let ebf = b >> 23u;
-  let eb = max(ebf, 1u);
-  let ma = ((a & 0x7fffffu) | 0x800000u) << 6u;
-  let mb = ((b & 0x7fffffu) | select(0u, 0x800000u, ebf != 0u)) << 6u;
-  let d = ea - eb;
-  if (d > 28u) { return bitcast<f32>(a); }
-  var sticky = (mb & ((1u << d) - 1u)) != 0u;
-  var s = ma + (mb >> d);
-  var e = ea;
-  if (s >= (1u << 30u)) { sticky = sticky || ((s & 1u) != 0u); s = s >> 1u; e = e + 1u; }
-  var sig = s >> 6u;
-  let guard = (s >> 5u) & 1u;
-  let rest = ((s & 31u) != 0u) || sticky;
-  if (guard == 1u && (rest || (sig & 1u) == 1u)) { sig = sig + 1u; }
-  // A sum past the largest finite f32 rounds to +inf (IEEE); min() keeps it
-  // there instead of running into NaN bit patterns.
-  return bitcast<f32>(min((e << 23u) + sig - 0x800000u, 0x7f800000u));
-}
-
-fn f32ToF16Bits(b: u32) -> u32 {
-  let sign = (b >> 16u) & 0x8000u;
-  let a = b & 0x7fffffffu;
-  if (a > 0x7f800000u) { return sign | 0x7e00u; }
-  if (a >= 0x477ff000u) { return sign | 0x7c00u; }
-  if (a >= 0x38800000u) {
-    let r = a + 0xfffu + ((a >> 13u) & 1u);
-    return sign | (((r >> 13u) - (112u << 10u)) & 0x7fffu);
-  }
-  if (a <= 0x33000000u) { return sign; }
-  let e = a >> 23u;
-  let sig = (a & 0x7fffffu) | 0x800000u;
-  let sh = 126u - e;
-  let q = sig >> sh;
-  let rem = sig & ((1u << sh) - 1u);
-  let half = 1u << (sh - 1u);
-  var m = q;
-  if (rem > half || (rem == half && (q & 1u) == 1u)) { m = m + 1u; }
-  return sign | m;
-}
-
-fn f16BitsToF32(h: u32) -> f32 {
-  let sign = (h & 0x8000u) << 16u;
-  let e = (h >> 10u) & 0x1fu;
-  let m = h & 0x3ffu;
-  if (e == 0u) {
-    // m * 2^-24 is a normal f32: an exact product of an integer and a power of two.
-    let v = f32(m) * 5.9604644775390625e-8;
-    return bitcast<f32>(sign | bitcast<u32>(v));
-  }
-  if (e == 31u) { return bitcast<f32>(sign | 0x7f800000u | (m << 13u)); }
-  return bitcast<f32>(sign | ((e + 112u) << 23u) | (m << 13u));
-}
-
-// Rounds an f32 result to the model dtype (round-to-nearest-even), as torch
-// stores every bf16/f16 op's f32 result.
-fn roundDt(x: f32, dt: u32) -> f32 {
-  if (dt == 0u) { return x; }
-  let b = bitcast<u32>(x);
-  if (dt == 2u) {
-    if ((b & 0x7fffffffu) > 0x7f800000u) { return x; }
-    return bitcast<f32>((b + 0x7fffu + ((b >> 16u) & 1u)) & 0xffff0000u);
-  }
-  return f16BitsToF32(f32ToF16Bits(b));
-}
-
-// tensor / python-float constant: an exact division on the CPU, a
-// multiplication by f32(1/c) on CUDA (torch's div_true_kernel_cuda).
-fn divScalar(x: f32, c: f32, invc: f32) -> f32 {
-  if (RECIPROCAL_DIV) { return roundDt(mulRN(x, invc), DTYPE); }
-  return roundDt(divRN(x, c), DTYPE);
-}
-
-// ---------------------------------------------------------------- FP8 / FP4
-
-fn e4m3Encode(t: f32) -> u32 {
-  let b = bitcast<u32>(t);
-  let sign = (b >> 24u) & 0x80u;
-  let a = b & 0x7fffffffu;
-  if (a >= 0x3c800000u) {
-    let r = a + 0x7ffffu + ((a >> 20u) & 1u);
-    return sign | (((r >> 23u) - 120u) << 3u) | ((r >> 20u) & 7u);
-  }
-  if (a <= 0x3a800000u) { return sign; }
-  let e = a >> 23u;
-  let sig = (a & 0x7fffffu) | 0x800000u;
-  let sh = 141u - e;
-  let q = sig >> sh;
-  let rem = sig & ((1u << sh) - 1u);
-  let half = 1u << (sh - 1u);
-  var m = q;
-  if (rem > half || (rem == half && (q & 1u) == 1u)) { m = m + 1u; }
-  return sign | m;
-}
-
-fn e4m3Decode(c: u32) -> f32 {
-  let sign = (c & 0x80u) << 24u;
-  let e = (c >> 3u) & 15u;
-  let m = c & 7u;
-  if (e == 0u) { return bitcast<f32>(sign | bitcast<u32>(f32(m) * 0.001953125)); }
-  return bitcast<f32>(sign | ((e + 120u) << 23u) | (m << 20u));
-}
-
-const FP4_VALUES = array<f32, 8>(0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0);
-
-// cast_to_fp4 then pack_fp4_to_uint8's nibble: thresholds on |t| (ties to
-// even on the E2M1 grid), sign from t * sign(t), so −0 only for negative t.
-fn fp4Encode(t: f32) -> u32 {
-  let b = bitcast<u32>(t);
-  let a = bitcast<f32>(b & 0x7fffffffu);
-  var idx = 0u;
-  if (a > 0.25) { idx = idx + 1u; }
-  if (a >= 0.75) { idx = idx + 1u; }
-  if (a > 1.25) { idx = idx + 1u; }
-  if (a >= 1.75) { idx = idx + 1u; }
-  if (a > 2.5) { idx = idx + 1u; }
-  if (a >= 3.5) { idx = idx + 1u; }
-  if (a > 5.0) { idx = idx + 1u; }
-  let neg = (b & 0x80000000u) != 0u && (b & 0x7fffffffu) != 0u;
-  return idx | select(0u, 8u, neg);
-}
-
-fn fp4Decode(c: u32) -> f32 {
-  let v = FP4_VALUES[c & 7u];
-  return select(v, -v, (c & 8u) != 0u);
-}
-
-// ---------------------------------------------------------------- qparams
-
-struct GroupParams {
-  scale: f32,   // stored scale
-  sEff: f32,    // scale the weight is divided by (scale / global_scale for NVFP4)
-  zp: f32,      // zero point (0 when symmetric)
-  rcp: f32,     // RN(1 / sEff): the fast path multiplies by it
-  fast: u32,    // 1: sEff is a normal number, the hardware quotient may be tried
-}
-
-fn mxScale(amaxBits: u32) -> f32 {
-  var p2: f32;
-  if (DTYPE == 1u) {
-    let h = f32ToF16Bits(amaxBits);
-    p2 = f16BitsToF32((h + 256u) & 0xfc00u);
-  } else {
-    p2 = bitcast<f32>((amaxBits + (1u << 21u)) & 0xff800000u);
-  }
-  let pb = bitcast<u32>(p2);
-  var ex = 0i;
-  if (pb != 0u) {
-    let k = unpackNorm(pb).e;
-    ex = clamp(127 + k - i32(p.mxOffset), 0, 255);
-  }
-  // 2^(ex - 127) as f32 (2^-127 is the one subnormal), then in the model dtype.
-  var s = bitcast<f32>(select(u32(ex) << 23u, 0x400000u, ex == 0));
-  s = roundDt(s, DTYPE);
-  // eps of the uint8 scale dtype is 1 (compressed-tensors' _get_dtype_eps).
-  return select(s, 1.0, (bitcast<u32>(s) & 0x7fffffffu) == 0u);
-}
-
-fn globalScaleFromKeys(minKey: u32, maxKey: u32) -> f32 {
-  let lo = fromKey(min(minKey, KEY_ZERO));
-  let hi = fromKey(max(maxKey, KEY_ZERO));
-  var a = max(lo & 0x7fffffffu, hi & 0x7fffffffu);
-  let tiny = select(0x00800000u, 0x38800000u, DTYPE == 1u);
-  a = max(a, tiny);
-  let g = roundDt(mulRN(roundDt(divRN(1.0, bitcast<f32>(a)), DTYPE), 2688.0), DTYPE);
-  let gb = bitcast<u32>(g) & 0x7fffffffu;
-  return select(g, 1.0, gb >= 0x7f800000u);
-}
-
-// calculate_qparams (§4.2) for one group from its min/max as f32 bits.
-// `search` drops the scale dtype and the global scale, as the mse search does
-// for TENSOR_GROUP.
-fn qparamsFromMinMax(loIn: u32, hiIn: u32, gs: f32, search: bool) -> GroupParams {
-  let lo = fromKey(min(orderedKey(loIn), KEY_ZERO));
-  let hi = fromKey(max(orderedKey(hiIn), KEY_ZERO));
-  var gp: GroupParams;
-  gp.zp = 0.0;
-  var scale: f32;
-  if (SYMMETRIC) {
-    let amax = max(lo & 0x7fffffffu, hi & 0x7fffffffu);
-    if (SCALE_KIND == 2u) {
-      scale = mxScale(amax);
-      gp.scale = scale;
-      gp.sEff = scale;
-      return withReciprocal(gp);
-    }
-    scale = divScalar(bitcast<f32>(amax), p.halfRange, p.invHalfRange);
-  } else {
-    let diff = roundDt(addPos(hi, lo & 0x7fffffffu), DTYPE);
-    scale = divScalar(diff, p.fullRange, p.invFullRange);
-    if ((bitcast<u32>(scale) & 0x7fffffffu) == 0u) {
-      // 0/0 for an all-zero group (any zero point decodes it to 0); −x/0 = −inf otherwise.
-      gp.zp = select(p.qmax, 0.0, (lo & 0x7fffffffu) == 0u);
-    } else {
-      let z = roundDt(p.qmin - roundDt(divRN(bitcast<f32>(lo), scale), DTYPE), DTYPE);
-      gp.zp = clamp(z, p.qmin, p.qmax);
-    }
-    gp.zp = round(gp.zp);
-  }
-  let withGlobal = SCALE_KIND == 1u && !search;
-  if (withGlobal) {
-    scale = mulRN(gs, scale);
-    if (FP8_SCALE) { scale = e4m3Decode(e4m3Encode(clamp(scale, -448.0, 448.0))); }
-  }
-  if ((bitcast<u32>(scale) & 0x7fffffffu) == 0u) { scale = select(p.eps, p.epsSearch, search); }
-  gp.scale = roundDt(scale, DTYPE);
-  if (withGlobal) {
-    gp.sEff = divRN(gp.scale, gs);
-  } else {
-    gp.sEff = gp.scale;
-  }
-  return withReciprocal(gp);
-}
-
-// The fast path divides by multiplying with RN(1/sEff) (≤ 2.5 ulp from the
-// correctly rounded quotient); it is allowed while sEff and 1/sEff are normal.
-fn withReciprocal(gpIn: GroupParams) -> GroupParams {
-  var gp = gpIn;
-  let sb = bitcast<u32>(gp.sEff) & 0x7fffffffu;
-  gp.fast = select(0u, 1u, isNormalBits(sb) && sb < 0x7e800000u);
-  gp.rcp = select(0.0, divRN(1.0, gp.sEff), gp.fast == 1u);
-  return gp;
-}
-
-fn qparamsFromKeys(minKey: u32, maxKey: u32, gs: f32, search: bool) -> GroupParams {
-  return qparamsFromMinMax(fromKey(minKey), fromKey(maxKey), gs, search);
-}
-
-// ---------------------------------------------------------------- quantize
-
-struct QOut {
-  field: u32,   // value written into the packed stream
-  value: f32,   // quantized value minus the zero point (what dequantization scales)
-}
-
-// Everything after the quotient: dtype rounding, + zero point, clamp, round
-// to the target grid. A step function of the quotient t0.
-fn codeOf(t0: f32, gp: GroupParams) -> QOut {
-  var t = roundDt(t0, TDT);
-  t = roundDt(t + gp.zp, TDT);
-  // Adding the zero point (0 when symmetric) turns −0 into +0 in torch; done on
-  // the bits, because a compiler may fold `t + 0.0` into `t` once zp is constant.
-  t = bitcast<f32>(select(bitcast<u32>(t), 0u, (bitcast<u32>(t) & 0x7fffffffu) == 0u));
-  t = clamp(t, p.qmin, p.qmax);
-  if (QTYPE == 0u) {
-    let q = round(t);
-    let qi = i32(q);
-    var field: u32;
-    if (PACK_MODE == 0u) { field = u32(qi + (1i << (BITS - 1u))); } else { field = u32(qi) & 0xffu; }
-    return QOut(field, q - gp.zp);
-  }
-  if (QTYPE == 1u) {
-    let c = e4m3Encode(t);
-    return QOut(c, e4m3Decode(c));
-  }
-  let c = fp4Encode(t);
-  return QOut(c, fp4Decode(c));
-}
-
-// x / sEff rounded to the target grid, exactly as if the quotient were
-// correctly rounded. The quotient q ≈ x · RN(1/sEff) is within 2.5 ulp of
-// RN(x / sEff) (4.5 with the test jitter). The code is a step function of the
-// quotient, so it is exact when no step lies within 6 ulp of q: checked with a
-// margin test where the steps are known (f32 int codes: k ± 0.5; f32 FP8
-// normals: the halfway bit pattern), else by comparing the codes of q ± 6 ulp.
-// Otherwise the quotient is recomputed exactly (divRN).
-fn quantizeValue(xb: u32, gp: GroupParams) -> QOut {
-  let xa = xb & 0x7fffffffu;
-  let sb = bitcast<u32>(gp.sEff);
-  if (xa == 0u) { return codeOf(bitcast<f32>((xb ^ sb) & 0x80000000u), gp); }
-  if (gp.fast == 1u && xa >= 0x00800000u) {
-    var qb = bitcast<u32>(bitcast<f32>(xb) * gp.rcp);
-    if (DIV_JITTER) { qb = u32(i32(qb) + i32((xb * 2654435761u) >> 29u) % 5i - 2i); }
-    let qa = qb & 0x7fffffffu;
-    if (qa >= 0x0d000000u && qa < 0x7f000000u) {
-      let q = bitcast<f32>(qb);
-      if (TDT == 0u && QTYPE == 0u) {
-        let t = q + gp.zp;
-        let k = round(t);
-        // |q| < 512 keeps 6 ulp below 2^-11; beyond, t is clamped either way.
-        if (abs(t) >= 512.0 || abs(t - k) < 0.5 - 4.8828125e-4) { return codeOf(q, gp); }
-      } else if (TDT == 0u && QTYPE == 1u) {
-        let ta = bitcast<u32>(clamp(q, p.qmin, p.qmax)) & 0x7fffffffu;
-        // An FP8 normal rounds at bit 20 of the f32 pattern: away from the halfway point, q's error cannot flip it.
-        let r = ta & 0xfffffu;
-        if (ta >= 0x3c800000u && (r < 0x7fff0u || r > 0x80010u)) { return codeOf(q, gp); }
-      } else {
-        let c1 = codeOf(bitcast<f32>(qb - 6u), gp);
-        let c2 = codeOf(bitcast<f32>(qb + 6u), gp);
-        if (c1.field == c2.field) { return c1; }
-      }
-    }
-  }
-  return codeOf(divRN(bitcast<f32>(xb), gp.sEff), gp);
-}
-
-// Dequantized value in the model dtype (_quantize_dequantize then .to(dtype)).
-fn dequantValue(q: QOut, gp: GroupParams) -> f32 {
-  return roundDt(roundDt(mulRN(q.value, gp.sEff), TDT), DTYPE);
-}
+#include "lib/fakequant.wgsl"
 
 // ---------------------------------------------------------------- segments
 
@@ -872,6 +448,244 @@ fn quantizeSegments(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
   writeErrors(li, wgId, workgroupSum2(li, e2, x2, sgLane));
 #else
   writeErrors(li, wgId, workgroupSum2(li, e2, x2));
+#endif
+}
+
+// ---------------------------------------------------------------- lanes
+
+// quantizeLanes (subgroup variant only): groups of one row whose width is a
+// power of two, each held by a cluster of LPG = groupCols / EPT consecutive
+// subgroup lanes, every lane owning EPT consecutive elements — whole output
+// words — in registers from load to store. Group min/max and the error sums
+// combine with subgroupShuffleXor inside the cluster, so the kernel has no
+// barrier and no workgroup memory: a CPU adapter runs a subgroup as one
+// SIMD vector and would otherwise switch coroutines at every barrier. Each
+// lane computes its group's qparams itself (the cluster agrees), the code of
+// each element comes from the hardware quotient, and the few elements whose
+// quotient lies too close to a rounding step for that (quantizeTry) are
+// redone with the exact division under a subgroup-uniform branch, which a
+// SIMD adapter skips when no lane of the subgroup needs it.
+//
+// Clusters need subgroup lanes that are consecutive invocations aligned to
+// the subgroup size, which every known implementation does but WGSL does not
+// promise: a subgroup that finds otherwise reads its groups from memory
+// instead (slow, same results).
+
+override EPT: u32 = 8u;   // elements per lane: a power of two, EPT · BITS a multiple of 32
+const EPT_MAX: u32 = 32u;
+
+struct QTry {
+  field: u32,
+  value: f32,
+  exact: bool,   // false: the quotient is too close to a step, redo it with divRN
+}
+
+// quantizeValue's hardware-quotient path alone, branch-free (see there for
+// the margins): a SIMD adapter runs both sides of every per-element branch.
+fn quantizeTry(xb: u32, gp: GroupParams) -> QTry {
+  let xa = xb & 0x7fffffffu;
+  var qb = bitcast<u32>(bitcast<f32>(xb) * gp.rcp);
+  if (DIV_JITTER) { qb = u32(i32(qb) + i32((xb * 2654435761u) >> 29u) % 5i - 2i); }
+  let qa = qb & 0x7fffffffu;
+  // A zero keeps its sign, as x / scale does.
+  let qz = select(qb, (xb ^ bitcast<u32>(gp.sEff)) & 0x80000000u, xa == 0u);
+  let q = bitcast<f32>(qz);
+  var ok = gp.fast == 1u && xa >= 0x00800000u && qa >= 0x0d000000u && qa < 0x7f000000u;
+  var c: QOut;
+  if (TDT == 0u && QTYPE == 0u) {
+    c = codeOf(q, gp);
+    let t = q + gp.zp;
+    ok = ok && (abs(t) >= 512.0 || abs(t - round(t)) < 0.5 - 4.8828125e-4);
+  } else if (TDT == 0u && QTYPE == 1u) {
+    c = codeOf(q, gp);
+    let ta = bitcast<u32>(clamp(q, p.qmin, p.qmax)) & 0x7fffffffu;
+    let r = ta & 0xfffffu;
+    ok = ok && ta >= 0x3c800000u && (r < 0x7fff0u || r > 0x80010u);
+  } else {
+    c = codeOf(bitcast<f32>(qz - 6u), gp);
+    let c2 = codeOf(bitcast<f32>(qz + 6u), gp);
+    ok = ok && c.field == c2.field;
+  }
+  if (xa == 0u) { c = codeOf(q, gp); }
+  return QTry(c.field, c.value, ok || xa == 0u);
+}
+
+fn weightWord(i: u32) -> u32 {
+#if VEC4
+  let q = w[i >> 2u];
+  let j = i & 3u;
+  return select(select(q.w, q.z, j == 2u), select(q.y, q.x, j == 0u), j < 2u);
+#else
+  return w[i];
+#endif
+}
+
+// Min/max keys of `n` elements from element `start` of the bound weight.
+fn keysFromMemory(start: u32, n: u32) -> vec2<u32> {
+  var mn = 0xffffffffu;
+  var mx = 0u;
+  for (var i = 0u; i < n; i = i + 1u) {
+    let key = orderedKey(weightWord(start + i));
+    mn = min(mn, key);
+    mx = max(mx, key);
+  }
+  return vec2<u32>(mn, mx);
+}
+
+// Σ(x − Q(x))² and Σx² of `n` elements from element `start`, as quantizeLanes sums them.
+fn errorsFromMemory(start: u32, n: u32, gp: GroupParams) -> vec2<f32> {
+  var e2 = 0.0;
+  var x2 = 0.0;
+  for (var i = 0u; i < n; i = i + 1u) {
+    let b = weightWord(start + i);
+    let q = quantizeValue(b, gp);
+    let x = bitcast<f32>(b);
+    var d = q.value * gp.sEff;
+    if (WRITE_FAKE) { d = dequantValue(q, gp); }
+    e2 = e2 + (x - d) * (x - d);
+    x2 = x2 + x * x;
+  }
+  return vec2<f32>(e2, x2);
+}
+
+// Dequantized value the error sums use (exact only with WRITE_FAKE, where it is written).
+fn laneDequant(q: QOut, gp: GroupParams) -> f32 {
+  if (WRITE_FAKE) { return dequantValue(q, gp); }
+  return q.value * gp.sEff;
+}
+
+// The exact-division loop exits on subgroupAny, so the whole subgroup leaves
+// it together: its subgroup calls are subgroup-uniform, which the (workgroup-
+// scope) uniformity analysis cannot see.
+@compute @workgroup_size(WG) @diagnostic(off, subgroup_uniformity)
+fn quantizeLanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                 @builtin(local_invocation_index) li: u32
+#if SUBGROUPS
+                 , @builtin(subgroup_invocation_id) sgLane: u32, @builtin(subgroup_size) sgSize: u32
+#endif
+) {
+#if SUBGROUPS
+  let wgId = wgLinear(wid, nwg);
+  let u = wgId * WG + li;
+  let live = wgId < p.nWorkgroups && u < p.nUnits;
+  // Lanes per group, a power of two: shifts and masks only, since a CPU
+  // adapter has no vector integer division.
+  let lpg = p.groupCols / EPT;
+  let lpgShift = countTrailingZeros(lpg);
+  let inBase = p.inRowBase * p.cols + u * EPT;
+  var v: array<u32, EPT_MAX>;
+  var mn = 0xffffffffu;
+  var mx = 0u;
+  if (live) {
+#if VEC4
+    for (var j = 0u; j < EPT / 4u; j = j + 1u) {
+      let q = w[(inBase >> 2u) + j];
+      v[4u * j] = q.x;
+      v[4u * j + 1u] = q.y;
+      v[4u * j + 2u] = q.z;
+      v[4u * j + 3u] = q.w;
+    }
+#else
+    for (var k = 0u; k < EPT; k = k + 1u) { v[k] = w[inBase + k]; }
+#endif
+    for (var k = 0u; k < EPT; k = k + 1u) {
+      let key = orderedKey(v[k]);
+      mn = min(mn, key);
+      mx = max(mx, key);
+    }
+  }
+  let base = li - sgLane;
+  let whole = lpg == sgSize;
+  let clustered = subgroupAll(sgSize >= lpg && (base & (sgSize - 1u)) == 0u && base == subgroupBroadcastFirst(base));
+  if (whole) {
+    mn = subgroupMin(mn);
+    mx = subgroupMax(mx);
+  } else {
+    for (var m = 1u; m < lpg; m = m << 1u) {
+      mn = min(mn, subgroupShuffleXor(mn, m));
+      mx = max(mx, subgroupShuffleXor(mx, m));
+    }
+  }
+  let laneInGroup = u & (lpg - 1u);
+  let groupStart = inBase - laneInGroup * EPT;
+  if (live && !clustered) {
+    let k2 = keysFromMemory(groupStart, p.groupCols);
+    mn = k2.x;
+    mx = k2.y;
+  }
+  // Groups tile whole rows (cols is a multiple of groupCols), so the group
+  // index is the element index over groupCols.
+  let g = p.globalRowBase * p.nGroupCols + (u >> lpgShift);
+  let gs = globalScale();
+  let gp = groupParamsFor(mn, mx, g, gs);
+  let lead = live && laneInGroup == 0u;
+  if (lead) {
+    writeParams(g, gp, mn, mx);
+    if (SCALE_KIND == 1u && g == 0u) { qp[p.gsOffset] = bitcast<u32>(gs); }
+  }
+  var words: array<u32, 8>;
+  var e2 = 0.0;
+  var x2 = 0.0;
+  var redo = 0u;
+  for (var k = 0u; k < EPT; k = k + 1u) {
+    let t = quantizeTry(v[k], gp);
+    let bit = k * BITS;
+    let s = bit & 31u;
+    words[bit >> 5u] = words[bit >> 5u] | (t.field << s);
+    if (s + BITS > 32u) { words[(bit >> 5u) + 1u] = words[(bit >> 5u) + 1u] | (t.field >> (32u - s)); }
+    let x = bitcast<f32>(v[k]);
+    let d = laneDequant(QOut(t.field, t.value), gp);
+    if (WRITE_FAKE && live) { fake[inBase + k] = d; }
+    e2 = e2 + (x - d) * (x - d);
+    x2 = x2 + x * x;
+    redo = redo | select(1u << k, 0u, t.exact || !live);
+  }
+  // Rare: one exact division per lane and round, while any lane of the
+  // subgroup has one left (each group's extreme sits on a tie, §8).
+  loop {
+    if (!subgroupAny(redo != 0u)) { break; }
+    let kr = countTrailingZeros(redo);
+    var xb = 0u;
+    for (var k = 0u; k < EPT; k = k + 1u) { xb = select(xb, v[k], k == kr); }
+    let q = codeOf(divRN(bitcast<f32>(xb), gp.sEff), gp);
+    // The error sums keep the hardware code's term: the element sits on a
+    // rounding step, equally far from both codes. The fake output is exact.
+    if (WRITE_FAKE && redo != 0u) { fake[inBase + kr] = dequantValue(q, gp); }
+    let bit = kr * BITS;
+    let s = bit & 31u;
+    let mask = (1u << BITS) - 1u;
+    for (var j = 0u; j < EPT * BITS / 32u; j = j + 1u) {
+      var wj = words[j];
+      if (j == (bit >> 5u)) { wj = (wj & ~(mask << s)) | (q.field << s); }
+      if (s + BITS > 32u && j == (bit >> 5u) + 1u) { wj = (wj & ~(mask >> (32u - s))) | (q.field >> (32u - s)); }
+      words[j] = select(words[j], wj, redo != 0u);
+    }
+    redo = redo & (redo - 1u);
+  }
+  if (live) {
+    let nw = EPT * BITS / 32u;
+    let outBase = p.outRowBase * p.rowWords + u * nw;
+    for (var j = 0u; j < nw; j = j + 1u) { packed[outBase + j] = words[j]; }
+  }
+  if (whole) {
+    e2 = subgroupAdd(e2);
+    x2 = subgroupAdd(x2);
+  } else {
+    for (var m = 1u; m < lpg; m = m << 1u) {
+      e2 = e2 + subgroupShuffleXor(e2, m);
+      x2 = x2 + subgroupShuffleXor(x2, m);
+    }
+  }
+  if (live && !clustered && lead) {
+    let r = errorsFromMemory(groupStart, p.groupCols, gp);
+    e2 = r.x;
+    x2 = r.y;
+  }
+  // One error partial per group.
+  if (lead) {
+    qp[p.errOffset + 2u * (u >> lpgShift)] = bitcast<u32>(e2);
+    qp[p.errOffset + 2u * (u >> lpgShift) + 1u] = bitcast<u32>(x2);
+  }
 #endif
 }
 

@@ -3,7 +3,10 @@
  * preprocessor, but one kernel family often needs a subgroup and a
  * workgroup-memory variant, or an f16 and an f32 one, and `enable subgroups;`
  * must not appear at all on a device without the feature. Flags are plain
- * booleans; `#if !FLAG` negates. Nothing else is supported on purpose.
+ * booleans; `#if !FLAG` negates. `#include "lib/x.wgsl"` lines are expanded
+ * earlier, when scripts/bundle-shaders.mjs bundles shaders/; one left in the
+ * text means the source did not come from the bundle. Nothing else is
+ * supported on purpose.
  */
 export function preprocessWgsl(source: string, flags: Readonly<Record<string, boolean>>, file = 'shader'): string {
   const out: string[] = [];
@@ -27,6 +30,8 @@ export function preprocessWgsl(source: string, flags: Readonly<Record<string, bo
     } else if (t === '#endif') {
       if (!stack.pop()) throw new Error(`${file}:${i + 1}: #endif without #if`);
       out.push('');
+    } else if (t.startsWith('#include')) {
+      throw new Error(`${file}:${i + 1}: ${t} was not expanded; includes are resolved by scripts/bundle-shaders.mjs (run it, and load shaders through shaderSources)`);
     } else if (t.startsWith('#')) {
       throw new Error(`${file}:${i + 1}: unknown directive ${t}`);
     } else {

@@ -11,6 +11,10 @@ import type { ModelFolder } from '../io/model/folder.js';
 import type { TensorStore } from '../io/safetensors/reader.js';
 import { loadTensorF32 } from '../io/safetensors/gpu.js';
 import { CompressedCheckpoint } from '../io/compressed/reader.js';
+import type { TensorInfo } from '../io/safetensors/header.js';
+import { typedView } from '../io/safetensors/dtype.js';
+import { quantizationSchemeFromJson, type QuantizationArgs, type QuantizationScheme } from '../quantization/args.js';
+import { INPUT_PARAMETER_NAMES, setInputQuantization, unsupportedInputQuantization } from '../quantization/inputQuantization.js';
 import { parseLlamaConfig, type LlamaConfig } from './llama/config.js';
 import { LlamaForCausalLM } from './llama/model.js';
 import type { WeightSpec } from './llama/weights.js';
@@ -46,15 +50,82 @@ export interface ExecutionCaveat {
   readonly message: string;
 }
 
+/** A `[1]` parameter read from the checkpoint on first use: f32 values, or (zero points) i32. */
+function scalarParameter(hw: Hardware, store: TensorStore, info: TensorInfo, dtype: 'f32' | 'i32'): Parameter {
+  if (info.numel !== 1 || info.shape.length > 1) {
+    throw new CheckpointError(info.file, `has shape [${info.shape.join(', ')}]; a per-tensor activation parameter is one value ([1])`, { tensor: info.name });
+  }
+  if (dtype === 'i32' && !['I8', 'I16', 'I32', 'I64', 'U8'].includes(info.dtype)) {
+    throw new CheckpointError(info.file, `is ${info.dtype}; a zero point is an integer (I8)`, { tensor: info.name });
+  }
+  return Parameter.lazy({
+    shape: [1],
+    dtype,
+    load: async () => {
+      if (dtype === 'f32') return Tensor.fromData(hw, await store.readF32(info.name), [1], 'f32');
+      const v = typedView(info.dtype, await store.readTensor(info.name));
+      return Tensor.fromData(hw, Int32Array.of(Number(v[0])), [1], 'i32');
+    },
+  });
+}
+
+/**
+ * Applies the checkpoint's input-activation quantization to the model: for
+ * every compressed module whose config group has `input_activations`, the
+ * args are recorded for the forward and the stored `input_scale` /
+ * `input_zero_point` / `input_global_scale` become module parameters.
+ * A static scheme without its stored values is a CheckpointError naming the
+ * file and tensor; a scheme the forward cannot apply is a caveat.
+ */
+function applyInputQuantization(hw: Hardware, model: LlamaForCausalLM, ckpt: CompressedCheckpoint, file: string, caveats?: ExecutionCaveat[]): void {
+  const unsupported = new Map<string, string>();
+  const parsed = new Map<string, QuantizationScheme>();
+  for (const m of ckpt.modules.values()) {
+    const raw = m.scheme?.input_activations;
+    if (!m.scheme || !raw || m.group === null) continue;
+    let scheme = parsed.get(m.group);
+    if (!scheme) {
+      scheme = quantizationSchemeFromJson(m.scheme, `${file}: quantization_config.config_groups.${m.group}`);
+      parsed.set(m.group, scheme);
+    }
+    const args = scheme.inputActivations as QuantizationArgs;
+    const why = unsupportedInputQuantization(args);
+    if (why) {
+      unsupported.set(m.group, why);
+      continue;
+    }
+    const module = model.root.getModule(m.module);
+    if (!module) {
+      caveats?.push({ message: `${file}: ${m.module} is compressed but is not a module of ${model.architecture}; its input quantization is not applied` });
+      continue;
+    }
+    const stored = (key: string): TensorInfo => {
+      const t = m.tensors.get(key);
+      if (!t) throw new CheckpointError(ckpt.weights.name, `missing; ${m.group} quantizes the input of ${m.module} statically (${args.numBits}-bit ${args.type} ${args.strategy}), which needs it`, { tensor: `${m.module}.${key}` });
+      return t;
+    };
+    if (args.strategy === 'tensor' && args.dynamic === false) {
+      module.setParameter(INPUT_PARAMETER_NAMES.scale, scalarParameter(hw, ckpt.weights, stored('input_scale'), 'f32'));
+      if (!args.symmetric) module.setParameter(INPUT_PARAMETER_NAMES.zeroPoint, scalarParameter(hw, ckpt.weights, stored('input_zero_point'), 'i32'));
+    } else if (args.strategy === 'tensor_group') {
+      module.setParameter(INPUT_PARAMETER_NAMES.globalScale, scalarParameter(hw, ckpt.weights, stored('input_global_scale'), 'f32'));
+    }
+    setInputQuantization(module, { args });
+  }
+  for (const [group, why] of unsupported) caveats?.push({ message: `${file}: config group ${group} quantizes input activations in a way the forward cannot apply (${why}); they run unquantized` });
+}
+
 /**
  * Opens the model of a Hugging Face folder for execution. The architecture
  * comes from config.json (`LlamaForCausalLM`, `MistralForCausalLM`,
  * `Qwen2ForCausalLM`, `Qwen3ForCausalLM`); weights load lazily, so opening
  * reads only headers. A compressed-tensors checkpoint is dequantized to f32
  * weight by weight as layers load (src/io/compressed/reader.ts). The folder
- * stays open until the model is disposed. `caveats` receives what the
- * forward leaves out: activation and KV-cache quantization of the scheme are
- * not applied, so the result reflects the weight quantization only.
+ * stays open until the model is disposed. Input-activation quantization of
+ * the scheme is applied in the forward (dynamic per token / group, or the
+ * stored static scales; src/quantization/inputQuantization.ts). `caveats`
+ * receives what the forward leaves out: output-activation and KV-cache
+ * quantization, and input schemes it cannot apply.
  */
 export async function openCausalLM(hw: Hardware, folder: ModelFolder, caveats?: ExecutionCaveat[]): Promise<CausalLM> {
   const file = `${folder.folder.name}/config.json`;
@@ -67,10 +138,13 @@ export async function openCausalLM(hw: Hardware, folder: ModelFolder, caveats?: 
     parameterFor = (spec) => compressedParameter(hw, ckpt, spec);
     const groups = Object.entries(ckpt.quantization?.config_groups ?? {});
     for (const [name, g] of groups) {
-      if (g.input_activations) caveats?.push({ message: `${file}: config group ${name} quantizes input activations (${g.input_activations.num_bits}-bit ${g.input_activations.type}); the forward runs them unquantized` });
       if (g.output_activations) caveats?.push({ message: `${file}: config group ${name} quantizes output activations; the forward runs them unquantized` });
     }
     if (ckpt.quantization?.kv_cache_scheme) caveats?.push({ message: `${file}: kv_cache_scheme is set; the forward keeps keys and values unquantized` });
+    const model = new LlamaForCausalLM(hw, config, parameterFor, folder.config.raw);
+    applyInputQuantization(hw, model, ckpt, file, caveats);
+    model.onDispose = () => folder.close();
+    return model;
   }
   const model = new LlamaForCausalLM(hw, config, parameterFor, folder.config.raw);
   model.onDispose = () => folder.close();

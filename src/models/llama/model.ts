@@ -30,6 +30,7 @@ import type { LlamaConfig } from './config.js';
 import { ropeInverseFrequencies } from './rope.js';
 import { buildLlamaModules, type LlamaLayerModules, type LlamaModules } from './modules.js';
 import { llamaWeightSpecs, type WeightSpec } from './weights.js';
+import { fakeQuantizeInput, inputQuantizationOf, inputQuantizationParamsOf } from '../../quantization/inputQuantization.js';
 
 /** Largest logits block the NLL path materialises (bytes); also capped by the binding limit. */
 const LOGITS_BLOCK_BYTES = 64 * 1024 * 1024;
@@ -167,10 +168,24 @@ export class LlamaForCausalLM implements CausalLM {
     return out;
   }
 
+  /**
+   * x·Wᵀ (+ b). With input quantization set on the module (W8A8, FP8,
+   * NVFP4…), x is fake-quantized first, as a serving runtime quantizes it;
+   * hooks still receive the raw x (llm-compressor's hooks see the module's
+   * unquantized input).
+   */
   private async linear(m: Module, x: Tensor): Promise<Tensor> {
     const w = await weightOf(m);
     const bias = await optionalWeight(m, 'bias');
-    return withHooks(m, [x], () => matmul(this.hw, x, w, { transposeB: true, bias }));
+    const q = inputQuantizationOf(m);
+    if (!q) return withHooks(m, [x], () => matmul(this.hw, x, w, { transposeB: true, bias }));
+    const params = await inputQuantizationParamsOf(m, q);
+    return withHooks(m, [x], () => {
+      const xq = fakeQuantizeInput(this.hw, x, q, params, { name: m.name });
+      const y = matmul(this.hw, xq, w, { transposeB: true, bias });
+      xq.dispose();
+      return y;
+    });
   }
 
   private async norm(m: Module, x: Tensor): Promise<Tensor> {

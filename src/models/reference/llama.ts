@@ -15,11 +15,19 @@ import { ropeInverseFrequencies } from '../llama/rope.js';
 /** Looks up a weight's values by its Hugging Face name (row-major, the spec's shape). */
 export type HostWeightLookup = (name: string) => Float32Array | Float64Array;
 
+/**
+ * Optional transform of a Linear's input before its matmul (input-activation
+ * fake quantization): receives the module name (`model.layers.0.mlp.up_proj`,
+ * `lm_head`) and x [rows, cols]; returns the values to multiply, or
+ * undefined to leave x as it is.
+ */
+export type LinearInputTransform = (module: string, x: Float64Array, rows: number, cols: number) => Float64Array | undefined;
+
 export class LlamaReference {
   private readonly w = new Map<string, Float64Array>();
   private readonly invFreq: Float64Array;
 
-  constructor(readonly config: LlamaConfig, weights: HostWeightLookup) {
+  constructor(readonly config: LlamaConfig, weights: HostWeightLookup, private readonly linearInput?: LinearInputTransform) {
     for (const spec of llamaWeightSpecs(config)) {
       const data = weights(spec.name);
       const n = spec.shape.reduce((a, b) => a * b, 1);
@@ -27,6 +35,11 @@ export class LlamaReference {
       this.w.set(spec.name, Float64Array.from(data));
     }
     this.invFreq = ropeInverseFrequencies(config.headDim, config.ropeTheta, config.ropeScaling);
+  }
+
+  /** A Linear's input after the optional transform. */
+  private input(module: string, x: Float64Array, rows: number, cols: number): Float64Array {
+    return this.linearInput?.(module, x, rows, cols) ?? x;
   }
 
   private get(name: string): Float64Array {
@@ -56,7 +69,7 @@ export class LlamaReference {
     const c = this.config;
     const x = this.finalHidden(ids);
     const head = this.get(c.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight');
-    return linear(x, ids.length, c.hiddenSize, head, c.vocabSize);
+    return linear(this.input('lm_head', x, ids.length, c.hiddenSize), ids.length, c.hiddenSize, head, c.vocabSize);
   }
 
   /**
@@ -88,7 +101,7 @@ export class LlamaReference {
       const H = this.config.hiddenSize;
       const last = x.subarray((ids.length - 1) * H, ids.length * H);
       const head = this.get(this.config.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight');
-      const logits = linear(last, 1, H, head, V);
+      const logits = linear(this.input('lm_head', last, 1, H), 1, H, head, V);
       let best = 0;
       for (let v = 1; v < V; v++) if (logits[v] > logits[best]) best = v;
       ids.push(best);
@@ -107,9 +120,9 @@ export class LlamaReference {
     const bias = (name: string, on: boolean): Float64Array | undefined => (on ? this.get(`${p}.${name}.bias`) : undefined);
 
     const x = rmsNorm(h, T, H, this.get(`${p}.input_layernorm.weight`), c.rmsNormEps);
-    let q = linear(x, T, H, this.get(`${p}.self_attn.q_proj.weight`), nq * D, bias('self_attn.q_proj', c.qkvBias));
-    let k = linear(x, T, H, this.get(`${p}.self_attn.k_proj.weight`), nkv * D, bias('self_attn.k_proj', c.qkvBias));
-    const v = linear(x, T, H, this.get(`${p}.self_attn.v_proj.weight`), nkv * D, bias('self_attn.v_proj', c.qkvBias));
+    let q = linear(this.input(`${p}.self_attn.q_proj`, x, T, H), T, H, this.get(`${p}.self_attn.q_proj.weight`), nq * D, bias('self_attn.q_proj', c.qkvBias));
+    let k = linear(this.input(`${p}.self_attn.k_proj`, x, T, H), T, H, this.get(`${p}.self_attn.k_proj.weight`), nkv * D, bias('self_attn.k_proj', c.qkvBias));
+    const v = linear(this.input(`${p}.self_attn.v_proj`, x, T, H), T, H, this.get(`${p}.self_attn.v_proj.weight`), nkv * D, bias('self_attn.v_proj', c.qkvBias));
     if (c.qkNorm) {
       q = rmsNorm(q, T * nq, D, this.get(`${p}.self_attn.q_norm.weight`), c.rmsNormEps);
       k = rmsNorm(k, T * nkv, D, this.get(`${p}.self_attn.k_norm.weight`), c.rmsNormEps);
@@ -117,15 +130,15 @@ export class LlamaReference {
     applyRope(q, T, nq, D, this.invFreq);
     applyRope(k, T, nkv, D, this.invFreq);
     const attn = causalAttention(q, k, v, T, nq, nkv, D, c.slidingWindows[l]);
-    const o = linear(attn, T, nq * D, this.get(`${p}.self_attn.o_proj.weight`), H, bias('self_attn.o_proj', c.oBias));
+    const o = linear(this.input(`${p}.self_attn.o_proj`, attn, T, nq * D), T, nq * D, this.get(`${p}.self_attn.o_proj.weight`), H, bias('self_attn.o_proj', c.oBias));
     for (let i = 0; i < h.length; i++) h[i] += o[i];
 
     const x2 = rmsNorm(h, T, H, this.get(`${p}.post_attention_layernorm.weight`), c.rmsNormEps);
     const M = c.intermediateSize;
-    const g = linear(x2, T, H, this.get(`${p}.mlp.gate_proj.weight`), M, bias('mlp.gate_proj', c.mlpBias));
-    const u = linear(x2, T, H, this.get(`${p}.mlp.up_proj.weight`), M, bias('mlp.up_proj', c.mlpBias));
+    const g = linear(this.input(`${p}.mlp.gate_proj`, x2, T, H), T, H, this.get(`${p}.mlp.gate_proj.weight`), M, bias('mlp.gate_proj', c.mlpBias));
+    const u = linear(this.input(`${p}.mlp.up_proj`, x2, T, H), T, H, this.get(`${p}.mlp.up_proj.weight`), M, bias('mlp.up_proj', c.mlpBias));
     for (let i = 0; i < g.length; i++) g[i] = (g[i] / (1 + Math.exp(-g[i]))) * u[i];
-    const d = linear(g, T, M, this.get(`${p}.mlp.down_proj.weight`), H, bias('mlp.down_proj', c.mlpBias));
+    const d = linear(this.input(`${p}.mlp.down_proj`, g, T, M), T, M, this.get(`${p}.mlp.down_proj.weight`), H, bias('mlp.down_proj', c.mlpBias));
     for (let i = 0; i < h.length; i++) h[i] += d[i];
   }
 }
