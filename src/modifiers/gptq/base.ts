@@ -8,7 +8,10 @@
  * module then holds the fake-quantized `weight` and its `weight_scale`,
  * `weight_zero_point` (asymmetric), `weight_global_scale` (NVFP4) and
  * `weight_g_idx` (actorder group), which the checkpoint writer packs without
- * re-observing. The per-module loss goes to the loggers.
+ * re-observing. Static activation schemes (FP8, static W8A8, NVFP4) observe
+ * the modules' inputs in the same calibration passes and get `input_scale`
+ * etc. once their weight is quantized (../quantization/activations.ts). The
+ * per-module loss goes to the loggers.
  */
 import type { Subgraph, Event } from '../../core/events.js';
 import type { HookCall, Module } from '../../core/model.js';
@@ -25,6 +28,12 @@ import { gptqQuantizeLayer, readGptqOutcome, type ObservedQParams } from '../../
 import { weightQuantization, type WeightQuantization } from './weightArgs.js';
 import { quantizeWeightGpu, type GpuQuantizedWeight } from '../../quantization/quantizeWeight.js';
 import { isPruned } from '../../compression/sparsityMarks.js';
+import { quantizationSchemeToJson, type QuantizationScheme as KernelScheme } from '../../quantization/args.js';
+import { inferWeightFormat } from '../../quantization/format.js';
+import { toKernelScheme } from '../quantization/convert.js';
+import { ActivationCalibration, checkActivationScheme, modelDtype } from '../quantization/activations.js';
+import { fusedSet, observeFusedStats } from '../quantization/fused.js';
+import type { ComputeDtype } from '../../quantization/numerics.js';
 
 export const GPTQ_FIELDS = [
   field('block_size', t.int({ min: 1 }), { default: 128, doc: 'Columns processed per lazy-batch block.' }),
@@ -45,7 +54,18 @@ export interface GPTQModifier extends FieldsOut<typeof GPTQ_FIELDS> {}
 interface Assignment {
   readonly group: string;
   readonly scheme: QuantizationScheme;
+  /** The scheme in kernel form (activation calibration, save). */
+  readonly kernelScheme: KernelScheme;
   readonly quant: WeightQuantization;
+}
+
+/** A module GPTQ has quantized, as the save step needs it. */
+export interface GptqCompressedModule {
+  readonly module: Module;
+  readonly group: string;
+  readonly scheme: KernelScheme;
+  readonly quant: WeightQuantization;
+  readonly shape: readonly [number, number];
 }
 
 export class GPTQModifier extends QuantizationMixin {
@@ -54,6 +74,9 @@ export class GPTQModifier extends QuantizationMixin {
 
   private assignments = new Map<Module, Assignment>();
   private stats: InputStatistics | undefined;
+  private activations: ActivationCalibration | undefined;
+  private compressed = new Map<Module, GptqCompressedModule>();
+  private dtype: ComputeDtype = 'f32';
 
   /** The mixin's config with the modifier-level `actorder` applied to every ordered weight scheme. */
   override resolveQuantizationConfig(warnings: string[] = []): QuantizationConfig {
@@ -92,12 +115,45 @@ export class GPTQModifier extends QuantizationMixin {
     return this.assignments;
   }
 
+  /** Modules quantized so far, in the order they were compressed. */
+  get compressedModules(): readonly GptqCompressedModule[] {
+    return [...this.compressed.values()];
+  }
+
+  /**
+   * `config_groups` as compressed-tensors writes them (each with its format)
+   * for the groups that quantized a module. A `weight` (static) activation
+   * order is kept only for strategy group: it changed the calibration alone,
+   * stores nothing, and compressed-tensors 0.11–0.12 reject an actorder on
+   * any other strategy (the nvfp4 format stores no column order either).
+   */
+  configGroupsJson(): Record<string, Record<string, unknown>> {
+    const out: Record<string, Record<string, unknown>> = {};
+    for (const c of this.compressed.values()) {
+      if (out[c.group]) continue;
+      let scheme = c.scheme;
+      const w = scheme.weights;
+      if (w?.actorder === 'weight' && w.strategy !== 'group') scheme = { ...scheme, weights: { ...w, actorder: null } };
+      out[c.group] = { ...quantizationSchemeToJson(scheme), format: inferWeightFormat(scheme) };
+    }
+    return out;
+  }
+
   override onInitialize(state: State, _options: InitializeOptions): boolean {
     const model = requireModel(state, this.type);
     requireHardware(state, this.type);
     const cfg = this.resolveQuantizationConfig();
     if (cfg.kvCacheScheme) throw new Error(`${this.recipePath}: kv_cache_scheme is not supported by GPTQModifier here yet; quantize the KV cache with QuantizationModifier`);
     this.assignments.clear();
+    this.compressed.clear();
+    this.dtype = modelDtype(model.config);
+    const kernelSchemes = new Map<string, KernelScheme>();
+    for (const [name, scheme] of Object.entries(cfg.configGroups)) {
+      const where = `${this.recipePath}.config_groups.${name}`;
+      const k = toKernelScheme(scheme, where);
+      checkActivationScheme(k, where);
+      kernelSchemes.set(name, k);
+    }
     const groups = Object.entries(cfg.configGroups);
     for (const m of model.root.modules()) {
       if (m.isA('Embedding') || !m.getParameter('weight')) continue;
@@ -105,14 +161,9 @@ export class GPTQModifier extends QuantizationMixin {
       const hit = groups.find(([, s]) => isMatch(m, s.targets, cfg.ignore));
       if (!hit || !hit[1].weights) continue;
       const [group, scheme] = hit;
-      for (const [kind, args] of [['input_activations', scheme.inputActivations], ['output_activations', scheme.outputActivations]] as const) {
-        if (args && args.dynamic === false) {
-          throw new Error(`${this.recipePath}: config group ${group} has static ${kind}; calibrating activation scales is not implemented in GPTQModifier here yet (use dynamic activations, e.g. W8A8 / FP8_DYNAMIC)`);
-        }
-      }
       const tied = tiedWith(model, m);
       if (tied.length) throw tiedWeightError(this.type, m, tied);
-      this.assignments.set(m, { group, scheme, quant: weightQuantization(scheme.weights, `${this.recipePath} config group ${group}`) });
+      this.assignments.set(m, { group, scheme, kernelScheme: kernelSchemes.get(group)!, quant: weightQuantization(scheme.weights, `${this.recipePath} config group ${group}`) });
     }
     if (this.assignments.size === 0) {
       throw new Error('GPTQModifier was unable to find any modules to quantize. Please check quantization `config_groups` and `targets` in recipe');
@@ -125,17 +176,43 @@ export class GPTQModifier extends QuantizationMixin {
     this.stats?.dispose();
     const stats = new InputStatistics(hw, 'hessianSum', this.offloadHessians);
     this.stats = stats;
-    for (const m of this.assignments.keys()) {
+    this.activations?.dispose();
+    const act = new ActivationCalibration(hw, this.dtype);
+    this.activations = act;
+    for (const [m, a] of this.assignments) {
       this.registerHook(m, 'forward', (call: HookCall) => stats.accumulate(call.module, hookInput(call)));
+      // Static input scales are observed in the same pass, before the weight is quantized.
+      const observe = act.hookFor(m, a.kernelScheme);
+      if (observe) this.registerHook(m, 'forward', observe);
     }
   }
 
   override async onSequentialEpochEnd(state: State, subgraph: Subgraph, _event: Event): Promise<void> {
     const stats = this.stats;
     if (!stats) return;
-    for (const m of subgraph.modules) {
-      if (!stats.has(m)) continue;
-      await this.compress(state, m, stats);
+    const todo = subgraph.modules.filter((m) => stats.has(m));
+    const hw = requireHardware(state, this.type);
+    // NVFP4: fused q/k/v and gate/up share one global scale, observed on the original weights before any member changes.
+    const fused = new Map<Module, GPUBuffer>();
+    const byKey = new Map<string, GPUBuffer>();
+    for (const m of todo) {
+      if (this.assignments.get(m)!.quant.args.strategy !== 'tensor_group') continue;
+      const set = fusedSet(m, (x) => this.assignments.get(x)?.quant.args.strategy === 'tensor_group');
+      if (!set) continue;
+      let buf = byKey.get(set.key);
+      if (!buf) {
+        buf = await observeFusedStats(hw, set.members, async (x) => {
+          const w = await weightF32(hw, x);
+          return { weight: w.weight, owned: w.owned };
+        });
+        byKey.set(set.key, buf);
+      }
+      fused.set(m, buf);
+    }
+    try {
+      for (const m of todo) await this.compress(state, m, stats, fused.get(m));
+    } finally {
+      for (const b of byKey.values()) hw.pool.releaseAfterSubmit(b);
     }
   }
 
@@ -148,11 +225,13 @@ export class GPTQModifier extends QuantizationMixin {
     const left = this.stats?.size ?? 0;
     this.stats?.dispose();
     this.stats = undefined;
+    this.activations?.dispose();
+    this.activations = undefined;
     if (left > 0) throw new Error(`${this.type}: Failed to compress ${left} modules`);
     return true;
   }
 
-  private async compress(state: State, module: Module, stats: InputStatistics): Promise<void> {
+  private async compress(state: State, module: Module, stats: InputStatistics, globalStats?: GPUBuffer): Promise<void> {
     const hw = requireHardware(state, this.type);
     const a = this.assignments.get(module)!;
     await state.loggers.timed({ modifier: this.type, layer: module.name, hardware: hw }, async () => {
@@ -162,7 +241,7 @@ export class GPTQModifier extends QuantizationMixin {
       let observed: GpuQuantizedWeight | undefined;
       const observe = (w: Tensor): ObservedQParams => {
         observed?.dispose();
-        observed = quantizeWeightGpu(hw, w, a.quant.args, { dtype, name: `${module.name}.weight` });
+        observed = quantizeWeightGpu(hw, w, a.quant.args, { dtype, name: `${module.name}.weight`, globalStats });
         return observedParams(observed);
       };
       const actorder = canonicalActorder(a.scheme.weights!.actorder);
@@ -188,6 +267,10 @@ export class GPTQModifier extends QuantizationMixin {
       observed!.dispose();
       r.losses.dispose();
       r.status.dispose();
+      this.activations ??= new ActivationCalibration(hw, this.dtype);
+      await this.activations.apply(module, a.kernelScheme);
+      const [rows, cols] = module.getParameter('weight')!.shape;
+      this.compressed.set(module, { module, group: a.group, scheme: a.kernelScheme, quant: a.quant, shape: [rows, cols] });
       return { error: loss, extra: { samples: h.samples, rtnFallback: failed ? 1 : 0 } };
     });
   }

@@ -5,16 +5,20 @@
  * Lifecycle: `onInitialize` resolves the config groups (QuantizationMixin),
  * matches every targeted Linear of `state.model` (lm_head only when a target
  * names it) and checks each weight's shape against its scheme, so a bad
- * recipe fails before any work; schemes that quantize activations
- * statically or a KV-cache scheme need calibration, which is refused for
- * now. Each `SEQUENTIAL_EPOCH_END` quantizes the subgraph's weights
+ * recipe fails before any work; a KV-cache scheme is refused for now.
+ * Static activation schemes (FP8, static W8A8, NVFP4's global input scale)
+ * observe their modules' inputs (and outputs) with forward hooks during the
+ * calibration passes (./activations.ts). Each `SEQUENTIAL_EPOCH_END`
+ * quantizes the subgraph's weights and writes their activation qparams
  * (`onCalibrationEnd` catches any left over): the module's `weight` becomes
  * the fake-quantized weight (what compressed-tensors' frozen QDQ forward
  * computes with), and the compressed data is written beside it as
  * parameters `weight_codes` (one code per element: int8, FP8 byte or FP4
  * code), `weight_scale`, `weight_zero_point` (asymmetric) and
- * `weight_global_scale` (NVFP4). The save step (src/quantization/save.ts)
- * packs them into a compressed-tensors checkpoint.
+ * `weight_global_scale` (NVFP4), plus `input_scale` etc. for static
+ * activations; the module's input quantization is set for the forward. The
+ * save step (src/quantization/save.ts) packs them into a compressed-tensors
+ * checkpoint.
  */
 import type { Module } from '../../core/model.js';
 import { requireHardware, requireModel, type State } from '../../core/state.js';
@@ -23,14 +27,16 @@ import type { Hardware } from '../../gpu/hardware.js';
 import { Tensor } from '../../gpu/tensor.js';
 import { castToF32 } from '../../gpu/kernels/elementwise.js';
 import { isMatch, matchName } from '../../recipe/match.js';
-import { schemeNeedsCalibration, quantizationSchemeToJson, type QuantizationScheme as KernelScheme } from '../../quantization/args.js';
+import { quantizationSchemeToJson, type QuantizationScheme as KernelScheme } from '../../quantization/args.js';
 import { checkLinear } from '../../quantization/compress.js';
 import type { WeightFormat } from '../../quantization/format.js';
 import type { ComputeDtype } from '../../quantization/numerics.js';
-import { observeGlobalStats, planQuantization, quantizeWeightGpu, readQuantizedWeight, QuantizationError } from '../../quantization/quantizeWeight.js';
+import { planQuantization, quantizeWeightGpu, readQuantizedWeight, QuantizationError } from '../../quantization/quantizeWeight.js';
 import type { InitializeOptions } from '../modifier.js';
 import { toKernelConfig, type KernelQuantizationConfig } from './convert.js';
 import { QuantizationMixin } from './mixin.js';
+import { ActivationCalibration, checkActivationScheme, modelDtype } from './activations.js';
+import { fusedSet, observeFusedStats } from './fused.js';
 
 /** A targeted Linear and how it is quantized. */
 export interface PlannedModule {
@@ -50,19 +56,14 @@ export interface QuantizedModuleRecord extends PlannedModule {
 /** Parameter names this modifier writes next to `weight`. */
 export const QUANTIZED_PARAMETERS = ['weight_codes', 'weight_scale', 'weight_zero_point', 'weight_global_scale'] as const;
 
-const FUSED_SETS: readonly (readonly string[])[] = [['q_proj', 'k_proj', 'v_proj'], ['gate_proj', 'up_proj'], ['w1', 'w3']];
-
-function modelDtype(config: Readonly<Record<string, unknown>> | undefined): ComputeDtype {
-  const d = String(config?.torch_dtype ?? config?.dtype ?? 'float32');
-  return d === 'bfloat16' ? 'bf16' : d === 'float16' || d === 'half' ? 'f16' : 'f32';
-}
-
 /** Quantizes the modules matched by its config groups (no fields of its own). */
 export class QuantizationModifier extends QuantizationMixin {
   private planned = new Map<string, PlannedModule>();
   private done = new Map<string, QuantizedModuleRecord>();
   private kernelConfig: KernelQuantizationConfig | undefined;
   private dtype: ComputeDtype = 'f32';
+  private activations: ActivationCalibration | undefined;
+  private fusedCache = new Map<string, { stats: GPUBuffer; remaining: number }>();
 
   override onInitialize(state: State, _options: InitializeOptions): boolean {
     if (!this.hasConfig()) throw new Error(`${this.recipePath}: QuantizationModifier requires that quantization fields be specified`);
@@ -73,8 +74,9 @@ export class QuantizationModifier extends QuantizationMixin {
       throw new Error(`${this.recipePath}.kv_cache_scheme: KV-cache quantization observes keys and values on calibration data, which is not implemented yet`);
     }
     for (const [name, s] of Object.entries(cfg.groups)) {
-      const why = schemeNeedsCalibration(s);
-      if (why) throw new Error(`${this.recipePath}.config_groups.${name}: needs calibration data (${why}); quantizing activations from calibration data is not implemented yet — use a weight-only or dynamic-activation scheme`);
+      const where = `${this.recipePath}.config_groups.${name}`;
+      if (s.weights?.observer === 'imatrix_mse') throw new Error(`${where}: the weight observer "imatrix_mse" (importance-weighted by activation statistics) is not implemented yet`);
+      checkActivationScheme(s, where);
     }
     this.kernelConfig = cfg;
     this.dtype = modelDtype(model.config);
@@ -135,6 +137,18 @@ export class QuantizationModifier extends QuantizationMixin {
     return out;
   }
 
+  /** Registers the activation observers of static schemes (hooks run during the calibration passes only). */
+  override onCalibrationStart(state: State, _event: Event): void {
+    const hw = requireHardware(state, this.type);
+    this.activations?.dispose();
+    const act = new ActivationCalibration(hw, this.dtype);
+    this.activations = act;
+    for (const p of this.planned.values()) {
+      const hook = act.hookFor(p.module, p.scheme);
+      if (hook) this.registerHook(p.module, 'forward', hook);
+    }
+  }
+
   override async onSequentialEpochEnd(state: State, subgraph: Subgraph, _event: Event): Promise<void> {
     const hw = requireHardware(state, this.type);
     for (const m of subgraph.modules) {
@@ -146,9 +160,13 @@ export class QuantizationModifier extends QuantizationMixin {
   override async onCalibrationEnd(state: State, _event: Event): Promise<void> {
     const hw = requireHardware(state, this.type);
     for (const p of this.planned.values()) if (!this.done.has(p.module.name)) await this.quantizeModule(hw, p);
+    this.removeHooks();
   }
 
   override onFinalize(_state: State): boolean {
+    this.removeHooks();
+    this.activations?.dispose();
+    this.activations = undefined;
     const left = [...this.planned.keys()].filter((n) => !this.done.has(n));
     if (left.length) throw new Error(`${this.recipePath}: ${left.length} targeted module(s) were never quantized (${left.slice(0, 3).join(', ')}${left.length > 3 ? ', …' : ''}); the pipeline sent no event covering them`);
     return true;
@@ -159,27 +177,41 @@ export class QuantizationModifier extends QuantizationMixin {
     return t.dtype === 'f32' ? t : castToF32(hw, t);
   }
 
-  /** NVFP4: min/max keys of the fused set a module belongs to (q/k/v, gate/up), or undefined. */
-  private async fusedStats(hw: Hardware, p: PlannedModule): Promise<GPUBuffer | undefined> {
-    if (p.scheme.weights?.strategy !== 'tensor_group' || !p.module.parent) return undefined;
-    const set = FUSED_SETS.find((s) => s.includes(p.module.localName));
-    if (!set) return undefined;
-    const members = set.map((n) => p.module.parent!.children.get(n)).filter((m): m is Module => !!m && this.planned.has(m.name));
-    if (members.length < 2) return undefined;
+  /**
+   * NVFP4: min/max keys of the fused set a module belongs to (q/k/v,
+   * gate/up), or undefined. Observed once, on the original weights, when the
+   * first member is quantized (later members would otherwise see the earlier
+   * ones' Q(W)), and shared until the last member is done.
+   */
+  private async fusedStats(hw: Hardware, p: PlannedModule): Promise<{ stats: GPUBuffer; release: () => void } | undefined> {
+    if (p.scheme.weights?.strategy !== 'tensor_group') return undefined;
+    const fused = fusedSet(p.module, (m) => this.planned.has(m.name));
+    if (!fused) return undefined;
+    const { key, members } = fused;
+    let shared = this.fusedCache.get(key);
+    if (!shared) {
+      shared = { stats: await this.observeFused(hw, members), remaining: members.length };
+      this.fusedCache.set(key, shared);
+    }
+    const entry = shared;
+    return {
+      stats: entry.stats,
+      release: () => {
+        if (--entry.remaining > 0) return;
+        hw.pool.releaseAfterSubmit(entry.stats);
+        this.fusedCache.delete(key);
+      },
+    };
+  }
+
+  private async observeFused(hw: Hardware, members: readonly Module[]): Promise<GPUBuffer> {
     for (const m of members) {
       if (this.planned.get(m.name)!.scheme.weights?.strategy !== 'tensor_group') throw new QuantizationError(`${members.map((x) => x.name).join(', ')}: fused layers must all use tensor_group quantization`);
     }
-    const weights: Tensor[] = [];
-    for (const m of members) {
-      const t = await this.weightF32(hw, m);
-      weights.push(t);
-    }
-    const stats = observeGlobalStats(hw, weights);
-    for (let i = 0; i < members.length; i++) {
-      const orig = await members[i].getParameter('weight')!.get();
-      if (weights[i] !== orig) weights[i].dispose();
-    }
-    return stats;
+    return observeFusedStats(hw, members, async (m) => {
+      const weight = await this.weightF32(hw, m);
+      return { weight, owned: weight !== (await m.getParameter('weight')!.get()) };
+    });
   }
 
   private async quantizeModule(hw: Hardware, p: PlannedModule): Promise<void> {
@@ -187,8 +219,8 @@ export class QuantizationModifier extends QuantizationMixin {
     const args = p.scheme.weights!;
     const weight = await this.weightF32(hw, m);
     const orig = await m.getParameter('weight')!.get();
-    const stats = await this.fusedStats(hw, p);
-    const q = quantizeWeightGpu(hw, weight, args, { name: `${m.name}.weight`, dtype: this.dtype, layout: 'codes', fake: true, globalStats: stats });
+    const fused = await this.fusedStats(hw, p);
+    const q = quantizeWeightGpu(hw, weight, args, { name: `${m.name}.weight`, dtype: this.dtype, layout: 'codes', fake: true, globalStats: fused?.stats });
     try {
       const host = await readQuantizedWeight(q, { fake: false });
       const [o, i] = p.shape;
@@ -201,11 +233,13 @@ export class QuantizationModifier extends QuantizationMixin {
       if (host.globalScale !== null) m.setParameter('weight_global_scale', Tensor.fromData(hw, Float32Array.of(host.globalScale), [1], 'f32'));
       // The weight itself becomes Q(W): later modifiers and evaluation see the quantized model.
       m.getParameter('weight')!.set(q.takeFake());
+      this.activations ??= new ActivationCalibration(hw, this.dtype);
+      await this.activations.apply(m, p.scheme);
       this.done.set(m.name, { ...p, relativeError: Math.sqrt(host.errorSquared / Math.max(host.normSquared, Number.MIN_VALUE)) });
     } finally {
       q.dispose();
       if (weight !== orig) weight.dispose();
-      if (stats) hw.pool.releaseAfterSubmit(stats);
+      fused?.release();
     }
   }
 }
