@@ -287,10 +287,13 @@ async function runPlan(o: ScenarioPlanOptions, plan: Scenario[], script: string,
     if (work.tokens !== undefined) extra.tokensPerSecond = work.tokens / median;
     extra.parametersPerSecond = params / median;
     // What the command itself reports (its own timing excludes process start and model loading).
-    for (const key of ['seconds', 'tokensPerSecond', 'perplexity', 'tensorsQuantized', 'bitsPerWeight']) {
+    for (const key of ['seconds', 'oneshotSeconds', 'tokensPerSecond', 'perplexity', 'tensorsQuantized', 'modulesQuantized', 'bitsPerWeight']) {
       const v = commandJson?.[key];
       if (typeof v === 'number' && Number.isFinite(v)) extra[`command.${key}`] = v;
     }
+    // Calibrated oneshot: the sparsity the save step measured on the pruned weights.
+    const sparsity = (commandJson?.sparsity as { global?: unknown } | null | undefined)?.global;
+    if (typeof sparsity === 'number' && Number.isFinite(sparsity)) extra['command.sparsity'] = sparsity;
     entries.push({
       name: s.name, unit: 's', value: median, spread, samples: secs, timer: 'wall',
       ceiling: work.bytes !== undefined ? 'copy' : 'matmul', extra,
