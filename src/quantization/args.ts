@@ -6,11 +6,13 @@
  * snake_case JSON that config.json and recipes carry.
  */
 
+import { QUANTIZATION_STRATEGIES, parseBlockStructure, resolveActorder, strategyForGroupSize, type QuantizationStrategy } from '../io/compressed/args.js';
+
 /** `QuantizationArgs.type`. */
 export type QuantizationType = 'int' | 'float';
 
 /** `QuantizationArgs.strategy` (always explicit after validation). */
-export type QuantizationStrategy = 'tensor' | 'channel' | 'group' | 'block' | 'token' | 'tensor_group' | 'attn_head';
+export type { QuantizationStrategy };
 
 /** `actorder` after alias resolution (`true`/`"dynamic"` → group, `"static"` → weight). */
 export type ActivationOrdering = 'group' | 'weight';
@@ -75,7 +77,7 @@ export class QuantizationConfigError extends Error {
   }
 }
 
-const STRATEGIES: readonly QuantizationStrategy[] = ['tensor', 'channel', 'group', 'block', 'token', 'tensor_group', 'attn_head'];
+const STRATEGIES: readonly QuantizationStrategy[] = QUANTIZATION_STRATEGIES;
 const DYNAMIC_STRATEGIES: readonly QuantizationStrategy[] = ['token', 'tensor', 'tensor_group', 'group'];
 const ACTIVATION_STRATEGIES: readonly QuantizationStrategy[] = ['token', 'tensor', 'group', 'tensor_group', 'attn_head'];
 
@@ -119,7 +121,7 @@ export function makeQuantizationArgs(input: QuantizationArgsInput, field = 'args
   }
   let strategy: QuantizationStrategy;
   const sRaw = input.strategy ?? null;
-  if (sRaw === null) strategy = groupSize === null ? 'tensor' : groupSize === -1 ? 'channel' : 'group';
+  if (sRaw === null) strategy = strategyForGroupSize(groupSize);
   else {
     const s = String(sRaw).toLowerCase() as QuantizationStrategy;
     if (!STRATEGIES.includes(s)) fail('strategy', `must be one of ${STRATEGIES.join(', ')}, got ${JSON.stringify(sRaw)}`);
@@ -128,25 +130,15 @@ export function makeQuantizationArgs(input: QuantizationArgsInput, field = 'args
   let block: [number, number] | null = null;
   const bRaw = input.blockStructure ?? null;
   if (bRaw !== null) {
-    let dims: unknown[] | undefined;
-    if (typeof bRaw === 'string' && /^\d+x\d+$/.test(bRaw)) dims = bRaw.split('x').map(Number);
-    else if (Array.isArray(bRaw)) dims = [...bRaw];
-    if (!dims || dims.length !== 2 || !dims.every((d) => typeof d === 'number' && Number.isInteger(d) && d > 0)) {
-      fail('block_structure', `must be [rows, cols] of positive integers (or "RxC"), got ${JSON.stringify(bRaw)}`);
-    }
-    block = [(dims as number[])[0], (dims as number[])[1]];
+    block = parseBlockStructure(bRaw) ?? fail('block_structure', `must be [rows, cols] of positive integers (or "RxC"), got ${JSON.stringify(bRaw)}`);
   }
   const dRaw = input.dynamic ?? false;
   let dynamic: boolean | 'local';
   if (dRaw === true || dRaw === false) dynamic = dRaw;
   else if (typeof dRaw === 'string' && dRaw.toLowerCase() === 'local') dynamic = 'local';
   else return fail('dynamic', `must be true, false or "local", got ${JSON.stringify(dRaw)}`);
-  let actorder: ActivationOrdering | null;
-  const ao = typeof input.actorder === 'string' ? input.actorder.toLowerCase() : input.actorder ?? null;
-  if (ao === true || ao === 'group' || ao === 'dynamic') actorder = 'group';
-  else if (ao === 'weight' || ao === 'static') actorder = 'weight';
-  else if (ao === false || ao === null) actorder = null;
-  else return fail('actorder', `must be "group", "weight", "dynamic", "static", a boolean or null, got ${JSON.stringify(input.actorder)}`);
+  const actorder: ActivationOrdering | null | undefined = resolveActorder(typeof input.actorder === 'string' ? input.actorder.toLowerCase() : input.actorder ?? null);
+  if (actorder === undefined) return fail('actorder', `must be "group", "weight", "dynamic", "static", a boolean or null, got ${JSON.stringify(input.actorder)}`);
 
   if (strategy === 'token' && dynamic !== true) fail('strategy', 'strategy "token" requires dynamic: true (static token quantization is not possible)');
   if ((strategy === 'group' || strategy === 'tensor_group') && !(groupSize !== null && groupSize > 0)) fail('group_size', `strategy "${strategy}" requires a positive group_size`);
@@ -196,23 +188,8 @@ export function makeQuantizationArgs(input: QuantizationArgsInput, field = 'args
 
 /** Returns a copy of `args` with some fields replaced, re-validated. */
 export function withArgs(args: QuantizationArgs, patch: QuantizationArgsInput, field = 'args'): QuantizationArgs {
-  return makeQuantizationArgs({ ...argsToInput(args), ...patch }, field);
-}
-
-function argsToInput(a: QuantizationArgs): QuantizationArgsInput {
-  return {
-    numBits: a.numBits,
-    type: a.type,
-    symmetric: a.symmetric,
-    groupSize: a.groupSize,
-    strategy: a.strategy,
-    blockStructure: a.blockStructure,
-    dynamic: a.dynamic,
-    actorder: a.actorder,
-    observer: a.observer,
-    observerKwargs: { ...a.observerKwargs },
-    scaleDtype: a.scaleDtype,
-  };
+  // A validated QuantizationArgs is itself a complete input.
+  return makeQuantizationArgs({ ...args, observerKwargs: { ...args.observerKwargs }, ...patch }, field);
 }
 
 const JSON_ARG_KEYS: Record<string, keyof QuantizationArgsInput | null> = {

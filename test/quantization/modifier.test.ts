@@ -66,7 +66,7 @@ describe('QuantizationModifier through oneshot (lifecycle, State, save step)', (
     });
   });
 
-  it('lm_head is quantized only when a target names it; bad shapes and static activations fail at initialize', async () => {
+  it('lm_head is quantized only when a target names it; bad shapes fail at initialize; static activations without data fail at pipeline selection', async () => {
     const hw = await hardware();
     const dir = join(work, 'synthetic');
     await writeOutputFolder(dir, {}, (o) => writeSyntheticLlama(o, DEMO_LLAMA));

@@ -8,8 +8,31 @@ import { isJsonObject, preview } from '../json.js';
  */
 
 /** `QuantizationArgs.strategy` values. */
-export type QuantizationStrategy = 'tensor' | 'channel' | 'group' | 'block' | 'token' | 'tensor_group' | 'attn_head';
-const STRATEGIES: readonly QuantizationStrategy[] = ['tensor', 'channel', 'group', 'block', 'token', 'tensor_group', 'attn_head'];
+export const QUANTIZATION_STRATEGIES = ['tensor', 'channel', 'group', 'block', 'token', 'tensor_group', 'attn_head'] as const;
+export type QuantizationStrategy = (typeof QUANTIZATION_STRATEGIES)[number];
+const STRATEGIES: readonly QuantizationStrategy[] = QUANTIZATION_STRATEGIES;
+
+/** The strategy compressed-tensors infers when none is given: tensor without groups, -1 per channel, else group. */
+export function strategyForGroupSize(groupSize: number | null): QuantizationStrategy {
+  return groupSize === null ? 'tensor' : groupSize === -1 ? 'channel' : 'group';
+}
+
+/** `block_structure` as `[rows, cols]` or `"RxC"`; undefined when it is neither (with positive integers). */
+export function parseBlockStructure(raw: unknown): [number, number] | undefined {
+  let dims: unknown[] | undefined;
+  if (typeof raw === 'string' && /^\d+x\d+$/.test(raw)) dims = raw.split('x').map(Number);
+  else if (Array.isArray(raw)) dims = [...raw];
+  if (!dims || dims.length !== 2 || !dims.every((d) => typeof d === 'number' && Number.isInteger(d) && d > 0)) return undefined;
+  return [dims[0] as number, dims[1] as number];
+}
+
+/** `actorder` with compressed-tensors' aliases (`true`/`"dynamic"` → group, `"static"` → weight, `false` → null); undefined for anything else. */
+export function resolveActorder(raw: unknown): 'group' | 'weight' | null | undefined {
+  if (raw === true || raw === 'group' || raw === 'dynamic') return 'group';
+  if (raw === 'weight' || raw === 'static') return 'weight';
+  if (raw === false || raw === null) return null;
+  return undefined;
+}
 
 /** Formats this project writes and reads. */
 export const WRITABLE_FORMATS = ['pack-quantized', 'int-quantized', 'float-quantized', 'naive-quantized', 'nvfp4-pack-quantized'] as const;
@@ -140,28 +163,19 @@ export function normalizeQuantizationArgs(input: unknown, ctx: ParseContext): Qu
   }
   let strategy = (a.strategy ?? null) as QuantizationStrategy | null;
   if (strategy !== null && !STRATEGIES.includes(strategy)) fail(`must be one of ${STRATEGIES.join(', ')}, got ${preview(strategy)}`, 'strategy');
-  if (strategy === null) strategy = groupSize === null ? 'tensor' : groupSize === -1 ? 'channel' : 'group';
+  if (strategy === null) strategy = strategyForGroupSize(groupSize as number | null);
 
   let block: [number, number] | null = null;
   const blockRaw = a.block_structure ?? null;
   if (blockRaw !== null) {
-    let dims: unknown[] | undefined;
-    if (typeof blockRaw === 'string' && /^\d+x\d+$/.test(blockRaw)) dims = blockRaw.split('x').map(Number);
-    else if (Array.isArray(blockRaw)) dims = blockRaw;
-    if (!dims || dims.length !== 2 || !dims.every((d) => typeof d === 'number' && Number.isInteger(d) && d > 0)) {
-      fail(`must be [rows, cols] of positive integers (or "RxC"), got ${preview(blockRaw)}`, 'block_structure');
-    }
-    block = [(dims as number[])[0], (dims as number[])[1]];
+    block = parseBlockStructure(blockRaw) ?? fail(`must be [rows, cols] of positive integers (or "RxC"), got ${preview(blockRaw)}`, 'block_structure');
   }
   const dynamic = a.dynamic ?? false;
   if (dynamic !== true && dynamic !== false && dynamic !== 'local') fail(`must be true, false or "local", got ${preview(dynamic)}`, 'dynamic');
 
-  let actorder: 'group' | 'weight' | null;
   const ao = a.actorder ?? null;
-  if (ao === true || ao === 'group' || ao === 'dynamic') actorder = 'group';
-  else if (ao === 'weight' || ao === 'static') actorder = 'weight';
-  else if (ao === false || ao === null) actorder = null;
-  else return fail(`must be "group", "weight", "dynamic", "static", a boolean or null, got ${preview(ao)}`, 'actorder');
+  const actorder = resolveActorder(ao);
+  if (actorder === undefined) return fail(`must be "group", "weight", "dynamic", "static", a boolean or null, got ${preview(ao)}`, 'actorder');
 
   // validate_model_after (§2.3)
   if (strategy === 'token' && dynamic !== true) fail('strategy "token" requires dynamic: true', 'strategy');

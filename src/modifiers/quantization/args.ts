@@ -4,13 +4,13 @@
  * defaults and validator rules (`quant_args.py`, `quant_scheme.py`;
  * llm-compressor reference §2). Messages of the rules are compressed-tensors'.
  */
+import { COMPRESSION_FORMATS, QUANTIZATION_STRATEGIES, type CompressionFormat, type QuantizationStrategy } from '../../io/compressed/args.js';
 import { targetProblem } from '../../recipe/match.js';
 import { FieldPath, describeValue, field, isPlainObject, t, type FieldType, type FieldsOut, type ParseContext } from '../../recipe/schema.js';
 import { didYouMean } from '../../recipe/suggest.js';
 
 export type QuantizationType = 'int' | 'float';
-export const QUANTIZATION_STRATEGIES = ['tensor', 'channel', 'group', 'block', 'token', 'tensor_group', 'attn_head'] as const;
-export type QuantizationStrategy = (typeof QUANTIZATION_STRATEGIES)[number];
+export { QUANTIZATION_STRATEGIES, COMPRESSION_FORMATS, type QuantizationStrategy, type CompressionFormat };
 /** `true`: every parameter computed at run time; `'local'`: only the local (group) scales (NVFP4 activations). */
 export type DynamicType = boolean | 'local';
 /** GPTQ column order: `weight` (alias `static`) or `group` (alias `dynamic`, deprecated). */
@@ -25,23 +25,6 @@ export function canonicalActorder(a: ActivationOrdering | null | undefined): 'gr
 
 /** Observer names llm-compressor registers (§1.3); `memoryless` is accepted from old configs. */
 export const OBSERVERS = ['minmax', 'mse', 'static_minmax', 'memoryless_minmax', 'memoryless_mse', 'imatrix_mse', 'nvfp4_expanded_mse', 'memoryless'] as const;
-
-/** compressed-tensors `CompressionFormat` values. */
-export const COMPRESSION_FORMATS = [
-  'dense',
-  'sparse-bitmask',
-  'sparse-24-bitmask',
-  'int-quantized',
-  'float-quantized',
-  'naive-quantized',
-  'pack-quantized',
-  'marlin-24',
-  'mixed-precision',
-  'nvfp4-pack-quantized',
-  'mxfp4-pack-quantized',
-  'mxfp8-quantized',
-] as const;
-export type CompressionFormat = (typeof COMPRESSION_FORMATS)[number];
 
 /** torch dtype names a recipe may use for `scale_dtype` / `zp_dtype` (written with or without `torch.`). */
 const TORCH_DTYPES = [

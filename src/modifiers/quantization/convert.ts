@@ -8,7 +8,7 @@ import {
   makeQuantizationArgs, makeQuantizationScheme, QuantizationConfigError,
   type QuantizationArgs as KernelArgs, type QuantizationScheme as KernelScheme,
 } from '../../quantization/args.js';
-import { canonicalActorder, type QuantizationArgs, type QuantizationScheme } from './args.js';
+import type { QuantizationArgs, QuantizationScheme } from './args.js';
 import type { QuantizationConfig } from './mixin.js';
 
 /** Config groups and ignore list in kernel form. */
@@ -17,23 +17,20 @@ export interface KernelQuantizationConfig {
   readonly ignore: readonly string[];
 }
 
-/** One recipe `QuantizationArgs` in kernel form. */
-export function toKernelArgs(a: QuantizationArgs, field: string): KernelArgs {
-  // 'memoryless' is what old configs wrote for dynamic args; for static ones it means min-max.
-  const observer = a.observer === 'memoryless' ? 'memoryless_minmax' : a.observer;
+/**
+ * One recipe `QuantizationArgs` in kernel form. Also takes a partial one (a
+ * preset as compressed-tensors writes it): unset fields get the kernel
+ * side's defaults. Actorder aliases are resolved by `makeQuantizationArgs`.
+ */
+export function toKernelArgs(a: Partial<QuantizationArgs>, field: string): KernelArgs {
+  // zp_dtype is implied by type and bits on the kernel side.
+  const { zpDtype: _implied, observer, observerKwargs, ...shared } = a;
   return makeQuantizationArgs(
     {
-      numBits: a.numBits,
-      type: a.type,
-      symmetric: a.symmetric,
-      groupSize: a.groupSize,
-      strategy: a.strategy,
-      blockStructure: a.blockStructure,
-      dynamic: a.dynamic,
-      actorder: canonicalActorder(a.actorder),
-      observer,
-      observerKwargs: a.observerKwargs as Record<string, number | string | boolean>,
-      scaleDtype: a.scaleDtype,
+      ...shared,
+      // 'memoryless' is what old configs wrote for dynamic args; for static ones it means min-max.
+      observer: observer === 'memoryless' ? 'memoryless_minmax' : observer,
+      observerKwargs: observerKwargs as Record<string, number | string | boolean> | undefined,
     },
     field,
   );
