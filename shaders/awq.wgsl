@@ -34,8 +34,18 @@ const WG: u32 = 256u;
 
 var<workgroup> red: array<f32, 256>;
 
-fn linearWorkgroup(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-  return wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y;
+#include "lib/grid.wgsl"
+
+// Sum of every invocation's v, in a fixed tree order; called by the whole
+// workgroup in uniform control flow. The result is read by invocation 0.
+fn workgroupSum(li: u32, v: f32) -> f32 {
+  red[li] = v;
+  workgroupBarrier();
+  for (var k = WG / 2u; k > 0u; k >>= 1u) {
+    if (li < k) { red[li] = red[li] + red[li + k]; }
+    workgroupBarrier();
+  }
+  return red[0];
 }
 
 @compute @workgroup_size(256)
@@ -50,13 +60,8 @@ fn sumSquaredDiff(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     let d = ya[i] - yb[i];
     acc += dot(d, d);
   }
-  red[li] = acc;
-  workgroupBarrier();
-  for (var k = WG / 2u; k > 0u; k >>= 1u) {
-    if (li < k) { red[li] = red[li] + red[li + k]; }
-    workgroupBarrier();
-  }
-  if (li == 0u) { sq[dp.partBase + work] = red[0]; }
+  let sum = workgroupSum(li, acc);
+  if (li == 0u) { sq[dp.partBase + work] = sum; }
 }
 
 // Number of inf/NaN elements of a block of vec4s per workgroup → one partial
@@ -73,24 +78,14 @@ fn countNonFinite(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     let e = bitcast<vec4<u32>>(ya[i]) & vec4<u32>(0x7f800000u);
     n += dot(select(vec4<f32>(0.0), vec4<f32>(1.0), e == vec4<u32>(0x7f800000u)), vec4<f32>(1.0));
   }
-  red[li] = n;
-  workgroupBarrier();
-  for (var k = WG / 2u; k > 0u; k >>= 1u) {
-    if (li < k) { red[li] = red[li] + red[li + k]; }
-    workgroupBarrier();
-  }
-  if (li == 0u) { sq[dp.partBase + work] = red[0]; }
+  let sum = workgroupSum(li, n);
+  if (li == 0u) { sq[dp.partBase + work] = sum; }
 }
 
 @compute @workgroup_size(256)
 fn foldSum(@builtin(local_invocation_index) li: u32) {
   var acc = 0.0;
   for (var i = li; i < fs.n; i += WG) { acc += terms[i]; }
-  red[li] = acc;
-  workgroupBarrier();
-  for (var k = WG / 2u; k > 0u; k >>= 1u) {
-    if (li < k) { red[li] = red[li] + red[li + k]; }
-    workgroupBarrier();
-  }
-  if (li == 0u) { total[fs.outIndex] = red[0]; }
+  let sum = workgroupSum(li, acc);
+  if (li == 0u) { total[fs.outIndex] = sum; }
 }

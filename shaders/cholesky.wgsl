@@ -158,6 +158,15 @@ fn tileOf(wid: vec3<u32>, nwg: vec3<u32>, widthTiles: u32) -> vec2<u32> {
   return vec2<u32>(p.lo + lin / max(widthTiles, 1u), lin % max(widthTiles, 1u));
 }
 
+// acc += this invocation's 4×4 block of sa[:, rows]ᵀ · sb[:, cols] over the
+// staged KC slice (between the caller's barriers).
+fn accumulateSlice(acc: ptr<function, array<vec4<f32>, 4>>, lid: vec3<u32>) {
+  for (var kk = 0u; kk < KC; kk++) {
+    let b = sbQuad(kk * NB + lid.x * 4u);
+    for (var i = 0u; i < 4u; i++) { (*acc)[i] = fma(vec4<f32>(sa[kk * NB + lid.y * 4u + i]), b, (*acc)[i]); }
+  }
+}
+
 fn quadOrder(v: vec4<f32>) -> vec4<f32> {
   return select(v, v.wzyx, p.rev == 1u);
 }
@@ -184,10 +193,7 @@ fn trailingUpdate(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
       sb[kk * NB + c] = panel[(tj * NB + c) * NB + k0 + kk];
     }
     workgroupBarrier();
-    for (var kk = 0u; kk < KC; kk++) {
-      let b = sbQuad(kk * NB + lid.x * 4u);
-      for (var i = 0u; i < 4u; i++) { acc[i] = fma(vec4<f32>(sa[kk * NB + lid.y * 4u + i]), b, acc[i]); }
-    }
+    accumulateSlice(&acc, lid);
     workgroupBarrier();
   }
   // Logical columns j0..j0+3 are one aligned vec4; under rev it is physical
@@ -245,10 +251,7 @@ fn inverseUpdate(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
       sb[rr * NB + rc] = rowblk[(k0 + rr) * p.np + tj * NB + rc];
     }
     workgroupBarrier();
-    for (var kk = 0u; kk < KC; kk++) {
-      let b = sbQuad(kk * NB + lid.x * 4u);
-      for (var i = 0u; i < 4u; i++) { acc[i] = fma(vec4<f32>(sa[kk * NB + lid.y * 4u + i]), b, acc[i]); }
-    }
+    accumulateSlice(&acc, lid);
     workgroupBarrier();
   }
   // Logical columns j0..j0+3 are one aligned vec4; under rev it is physical

@@ -48,85 +48,10 @@ struct Params {
 override WG: u32 = 256u;
 override QTYPE: u32 = 0u; // 0 int, 1 FP8 E4M3, 2 FP4 E2M1
 
-fn f32ToF16Bits(b: u32) -> u32 {
-  let sign = (b >> 16u) & 0x8000u;
-  let a = b & 0x7fffffffu;
-  if (a > 0x7f800000u) { return sign | 0x7e00u; }
-  if (a >= 0x477ff000u) { return sign | 0x7c00u; }
-  if (a >= 0x38800000u) {
-    let r = a + 0xfffu + ((a >> 13u) & 1u);
-    return sign | (((r >> 13u) - (112u << 10u)) & 0x7fffu);
-  }
-  if (a <= 0x33000000u) { return sign; }
-  let e = a >> 23u;
-  let sig = (a & 0x7fffffu) | 0x800000u;
-  let sh = 126u - e;
-  let q = sig >> sh;
-  let rem = sig & ((1u << sh) - 1u);
-  let half = 1u << (sh - 1u);
-  var m = q;
-  if (rem > half || (rem == half && (q & 1u) == 1u)) { m = m + 1u; }
-  return sign | m;
-}
-
-fn f16BitsToF32(h: u32) -> f32 {
-  let sign = (h & 0x8000u) << 16u;
-  let e = (h >> 10u) & 0x1fu;
-  let m = h & 0x3ffu;
-  if (e == 0u) {
-    let v = f32(m) * 5.9604644775390625e-8;
-    return bitcast<f32>(sign | bitcast<u32>(v));
-  }
-  if (e == 31u) { return bitcast<f32>(sign | 0x7f800000u | (m << 13u)); }
-  return bitcast<f32>(sign | ((e + 112u) << 23u) | (m << 13u));
-}
-
-fn roundDt(x: f32, dt: u32) -> f32 {
-  if (dt == 0u) { return x; }
-  let b = bitcast<u32>(x);
-  if (dt == 2u) {
-    if ((b & 0x7fffffffu) > 0x7f800000u) { return x; }
-    return bitcast<f32>((b + 0x7fffu + ((b >> 16u) & 1u)) & 0xffff0000u);
-  }
-  return f16BitsToF32(f32ToF16Bits(b));
-}
-
-fn e4m3Encode(t: f32) -> u32 {
-  let b = bitcast<u32>(t);
-  let sign = (b >> 24u) & 0x80u;
-  let a = b & 0x7fffffffu;
-  if (a >= 0x3c800000u) {
-    let r = a + 0x7ffffu + ((a >> 20u) & 1u);
-    return sign | (((r >> 23u) - 120u) << 3u) | ((r >> 20u) & 7u);
-  }
-  if (a <= 0x3a800000u) { return sign; }
-  let e = a >> 23u;
-  let sig = (a & 0x7fffffu) | 0x800000u;
-  let sh = 141u - e;
-  let q = sig >> sh;
-  let rem = sig & ((1u << sh) - 1u);
-  let half = 1u << (sh - 1u);
-  var m = q;
-  if (rem > half || (rem == half && (q & 1u) == 1u)) { m = m + 1u; }
-  return sign | m;
-}
-
-// Thresholds of cast_to_fp4 on |t| (ties to even on the E2M1 grid); the sign
-// bit only for negative nonzero t.
-fn fp4Encode(t: f32) -> u32 {
-  let b = bitcast<u32>(t);
-  let a = bitcast<f32>(b & 0x7fffffffu);
-  var idx = 0u;
-  if (a > 0.25) { idx = idx + 1u; }
-  if (a >= 0.75) { idx = idx + 1u; }
-  if (a > 1.25) { idx = idx + 1u; }
-  if (a >= 1.75) { idx = idx + 1u; }
-  if (a > 2.5) { idx = idx + 1u; }
-  if (a >= 3.5) { idx = idx + 1u; }
-  if (a > 5.0) { idx = idx + 1u; }
-  let neg = (b & 0x80000000u) != 0u && (b & 0x7fffffffu) != 0u;
-  return idx | select(0u, 8u, neg);
-}
+// bf16/f16 rounding (roundDt) and the E4M3 / E2M1 encoders, bit-exact with
+// the quantizers that produced the grid.
+#include "lib/floatbits.wgsl"
+#include "lib/minifloat.wgsl"
 
 fn codeOf(x: f32, r: u32, c: u32) -> u32 {
   var col = 0u;

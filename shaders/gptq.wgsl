@@ -61,46 +61,10 @@ const THREADS: u32 = TPD * TPD;
 // ---------------------------------------------------------------------------
 // Exact arithmetic helpers
 
-// x / s correctly rounded to f32, for s > 0 (WGSL division may be 2.5 ULP
-// off, which moves codes at rounding ties; compressed-tensors.md §8). Long
-// division of the 24-bit significands: 24 quotient bits, a guard bit and a
-// sticky remainder, rounded to nearest even. Zeros, subnormals and
-// non-finite operands or results take the plain division (no tie can depend
-// on them after the zero point and clamping).
-fn divRn(x: f32, s: f32) -> f32 {
-  let bx = bitcast<u32>(x);
-  let bs = bitcast<u32>(s);
-  let ax = bx & 0x7fffffffu;
-  let ex = ax >> 23u;
-  let es = (bs >> 23u) & 0xffu;
-  if (ax == 0u || ex == 0u || ex == 255u || es == 0u || es == 255u) { return x / s; }
-  var mx = (ax & 0x7fffffu) | 0x800000u;
-  let ms = (bs & 0x7fffffu) | 0x800000u;
-  var e = i32(ex) - i32(es) + 127;
-  if (mx < ms) {
-    mx = mx << 1u;
-    e = e - 1;
-  }
-  var q = 0u;
-  var r = mx;
-  for (var i = 0u; i < 25u; i++) {
-    q = q << 1u;
-    if (r >= ms) {
-      r = r - ms;
-      q = q | 1u;
-    }
-    r = r << 1u;
-  }
-  let guard = q & 1u;
-  q = q >> 1u;
-  if (guard == 1u && (r != 0u || (q & 1u) == 1u)) { q = q + 1u; }
-  if (q == 0x1000000u) {
-    q = q >> 1u;
-    e = e + 1;
-  }
-  if (e <= 0 || e >= 255) { return x / s; }
-  return bitcast<f32>(((bx ^ bs) & 0x80000000u) | (u32(e) << 23u) | (q & 0x7fffffu));
-}
+// divRN: x / s correctly rounded to f32 (WGSL division may be 2.5 ULP off,
+// which moves codes at rounding ties; compressed-tensors.md §8).
+#include "lib/floatbits.wgsl"
+#include "lib/grid.wgsl"
 
 // Nearest float8 e4m3fn value (ties to even) of t, |t| ≤ 448: the grid step
 // is 2^(e−3) for binade e ≥ −6 (subnormals share binade −6's step). Scaling
@@ -148,7 +112,7 @@ fn roundToScaleDtype(v: f32) -> f32 {
 
 // compressed-tensors' fake_quantize of one value with scale s and zero point z.
 fn fakeQuantize(x: f32, s: f32, z: f32) -> f32 {
-  let t = clamp(divRn(x, s) + z, p.qmin, p.qmax);
+  let t = clamp(divRN(x, s) + z, p.qmin, p.qmax);
 #if FP8
   let q = roundFp8(t);
 #else
@@ -165,10 +129,6 @@ fn existingBit(gr: u32, col: u32) -> u32 {
   return (existing[gr * p.existWords + col / 32u] >> (col % 32u)) & 1u;
 }
 
-fn rowIndex(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
-  return (wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y) * 64u + li;
-}
-
 // ---------------------------------------------------------------------------
 // GPTQ: quantize the block's columns, propagating each column's error to the
 // later columns of the block.
@@ -176,7 +136,7 @@ fn rowIndex(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
 @compute @workgroup_size(64)
 fn quantizeBlock(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                  @builtin(local_invocation_index) li: u32) {
-  let r = rowIndex(wid, nwg, li);
+  let r = linearWorkgroup(wid, nwg) * 64u + li;
   if (r >= p.rows) { return; }
   let gr = p.rowStart + r;
   let wrow = r * p.cols;
@@ -212,7 +172,7 @@ fn quantizeBlock(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
 @compute @workgroup_size(64)
 fn pruneBlock(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
               @builtin(local_invocation_index) li: u32) {
-  let r = rowIndex(wid, nwg, li);
+  let r = linearWorkgroup(wid, nwg) * 64u + li;
   if (r >= p.rows) { return; }
   let gr = p.rowStart + r;
   let wrow = r * p.cols;
@@ -235,7 +195,7 @@ fn pruneBlock(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
         for (var t = 0u; t < i; t++) { v = v - e[t] * ublk[t * p.np + col + c]; }
         g[c] = v;
         let dd = ublk[(i + c) * p.np + col + c];
-        var sc = divRn(v * v, dd * dd);
+        var sc = divRN(v * v, dd * dd);
 #if PRESERVE
         if (existingBit(gr, col + c) == 1u) {
           sc = 0.0;
@@ -346,7 +306,7 @@ fn blockUpdate(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
 @compute @workgroup_size(256)
 fn permuteColumns(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                   @builtin(local_invocation_index) li: u32) {
-  let e = (wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y) * 256u + li;
+  let e = linearWorkgroup(wid, nwg) * 256u + li;
   if (e >= p.rows * p.cols) { return; }
   let r = e / p.cols;
   let a = e % p.cols;
@@ -373,16 +333,12 @@ struct IndexParams {
 @group(0) @binding(16) var<storage, read> values: array<f32>;
 @group(0) @binding(17) var<storage, read> globalScale: array<f32>;
 
-fn indexOf(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
-  return (wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y) * 256u + li;
-}
-
 // The loop's scale column per (permuted) column: g_idx = arange // group_size,
 // taken through the permutation for static/weight activation order (§6.1 step 2).
 @compute @workgroup_size(256)
 fn groupIndex(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
               @builtin(local_invocation_index) li: u32) {
-  let c = indexOf(wid, nwg, li);
+  let c = linearWorkgroup(wid, nwg) * 256u + li;
   if (c >= ip.count) { return; }
   var g = 0u;
   if (ip.mode == 0u) { g = c / ip.divisor; } else if (ip.mode == 1u) { g = perm[c] / ip.divisor; }
@@ -394,7 +350,7 @@ fn groupIndex(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
 @compute @workgroup_size(256)
 fn scatterGroupIndex(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                      @builtin(local_invocation_index) li: u32) {
-  let a = indexOf(wid, nwg, li);
+  let a = linearWorkgroup(wid, nwg) * 256u + li;
   if (a >= ip.count) { return; }
   indexOut[perm[a]] = a / ip.divisor;
 }
@@ -403,7 +359,7 @@ fn scatterGroupIndex(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
 @compute @workgroup_size(256)
 fn divideScales(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_index) li: u32) {
-  let i = indexOf(wid, nwg, li);
+  let i = linearWorkgroup(wid, nwg) * 256u + li;
   if (i >= ip.count) { return; }
-  valuesOut[i] = divRn(values[i], globalScale[0]);
+  valuesOut[i] = divRN(values[i], globalScale[0]);
 }

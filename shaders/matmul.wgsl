@@ -36,12 +36,16 @@ const ROWS: u32 = 4u;
 override WGX: u32 = 8u;
 override WGY: u32 = 8u;
 
-fn tileOrigin(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>) -> vec2<u32> {
+// (column tile, row tile) of this workgroup in the folded grid.
+fn workgroupTile(wid: vec3<u32>, nwg: vec3<u32>) -> vec2<u32> {
   let linear = wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y;
-  let tx = linear % p.tilesX;
-  let ty = linear / p.tilesX;
+  return vec2<u32>(linear % p.tilesX, linear / p.tilesX);
+}
+
+fn tileOrigin(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>) -> vec2<u32> {
+  let t = workgroupTile(wid, nwg);
   // column group (vec4 index within this dispatch) and first row
-  return vec2<u32>(tx * WGX + lid.x, (ty * WGY + lid.y) * ROWS);
+  return vec2<u32>(t.x * WGX + lid.x, (t.y * WGY + lid.y) * ROWS);
 }
 
 fn store(row: u32, col4: u32, v: vec4<f32>) {
@@ -50,6 +54,13 @@ fn store(row: u32, col4: u32, v: vec4<f32>) {
   out = out + bias[(p.nStart / 4u) + col4];
 #endif
   c[(row * p.N + p.nStart) / 4u + col4] = out;
+}
+
+// The ROWS rows of an invocation's block that lie inside C.
+fn storeRows(row0: u32, col4: u32, acc: ptr<function, array<vec4<f32>, 4>>) {
+  for (var i = 0u; i < ROWS; i++) {
+    if (row0 + i < p.M) { store(row0 + i, col4, (*acc)[i]); }
+  }
 }
 
 @compute @workgroup_size(WGX, WGY, 1)
@@ -79,9 +90,7 @@ fn matmulNN(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
       acc[i] = fma(vec4<f32>(av.w), b3, acc[i]);
     }
   }
-  for (var i = 0u; i < ROWS; i++) {
-    if (row0 + i < p.M) { store(row0 + i, col4, acc[i]); }
-  }
+  storeRows(row0, col4, &acc);
 }
 
 @compute @workgroup_size(WGX, WGY, 1)
@@ -107,9 +116,7 @@ fn matmulNT(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
       acc[i] = acc[i] + vec4<f32>(dot(av, b0), dot(av, b1), dot(av, b2), dot(av, b3));
     }
   }
-  for (var i = 0u; i < ROWS; i++) {
-    if (row0 + i < p.M) { store(row0 + i, col4, acc[i]); }
-  }
+  storeRows(row0, col4, &acc);
 }
 
 
@@ -136,12 +143,21 @@ fn bcast(v: vec4<f32>, r: u32) -> vec4<f32> {
   }
 }
 
+// The SG rows of a lane's column that lie inside C (none for a lane past the
+// last column, which only fed the broadcasts).
+fn storeLaneRows(row0: u32, col4: u32, N4: u32, acc: ptr<function, array<vec4<f32>, 8>>) {
+  if (col4 >= N4) { return; }
+  for (var r = 0u; r < SG; r++) {
+    if (row0 + r < p.M) { store(row0 + r, col4, (*acc)[r]); }
+  }
+}
+
 @compute @workgroup_size(SG)
 fn matmulNNBroadcast(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                      @builtin(subgroup_invocation_id) lane: u32) {
-  let linear = wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y;
-  let tx = linear % p.tilesX;
-  let ty = linear / p.tilesX;
+  let t = workgroupTile(wid, nwg);
+  let tx = t.x;
+  let ty = t.y;
   let rowTiles = (p.M + SG - 1u) / SG;
   // The whole subgroup leaves together: broadcasts need every lane.
   if (ty >= rowTiles) { return; }
@@ -167,11 +183,7 @@ fn matmulNNBroadcast(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
       acc[r] = fma(vec4<f32>(ar.w), b3, acc[r]);
     }
   }
-  if (col4 < N4) {
-    for (var r = 0u; r < SG; r++) {
-      if (row0 + r < p.M) { store(row0 + r, col4, acc[r]); }
-    }
-  }
+  storeLaneRows(row0, col4, N4, &acc);
 }
 
 // Same scheme with B stored [N,K]: lane l owns output columns 4l..4l+3, i.e.
@@ -179,9 +191,9 @@ fn matmulNNBroadcast(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
 @compute @workgroup_size(SG)
 fn matmulNTBroadcast(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                      @builtin(subgroup_invocation_id) lane: u32) {
-  let linear = wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y;
-  let tx = linear % p.tilesX;
-  let ty = linear / p.tilesX;
+  let t = workgroupTile(wid, nwg);
+  let tx = t.x;
+  let ty = t.y;
   let rowTiles = (p.M + SG - 1u) / SG;
   if (ty >= rowTiles) { return; }
   let K4 = p.K / 4u;
@@ -202,10 +214,6 @@ fn matmulNTBroadcast(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
       acc[r] = acc[r] + vec4<f32>(dot(ar, b0), dot(ar, b1), dot(ar, b2), dot(ar, b3));
     }
   }
-  if (col4 < N4) {
-    for (var r = 0u; r < SG; r++) {
-      if (row0 + r < p.M) { store(row0 + r, col4, acc[r]); }
-    }
-  }
+  storeLaneRows(row0, col4, N4, &acc);
 }
 #endif

@@ -45,48 +45,17 @@ struct Params {
 const WG: u32 = 256u;
 const MAXM: u32 = 32u;
 
+#include "lib/grid.wgsl"
+
 fn flatIndex(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
-  return (wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y) * WG + li;
+  return linearWorkgroup(wid, nwg) * WG + li;
 }
 
 // ---------------------------------------------------------------------------
 // Correctly rounded f32 arithmetic (WGSL's / and sqrt are not).
 
-// x / s, s > 0: long division of the significands (see gptq.wgsl).
-fn divRn(x: f32, s: f32) -> f32 {
-  let bx = bitcast<u32>(x);
-  let bs = bitcast<u32>(s);
-  let ax = bx & 0x7fffffffu;
-  let ex = ax >> 23u;
-  let es = (bs >> 23u) & 0xffu;
-  if (ax == 0u || ex == 0u || ex == 255u || es == 0u || es == 255u) { return x / s; }
-  var mx = (ax & 0x7fffffu) | 0x800000u;
-  let ms = (bs & 0x7fffffu) | 0x800000u;
-  var e = i32(ex) - i32(es) + 127;
-  if (mx < ms) {
-    mx = mx << 1u;
-    e = e - 1;
-  }
-  var q = 0u;
-  var r = mx;
-  for (var i = 0u; i < 25u; i++) {
-    q = q << 1u;
-    if (r >= ms) {
-      r = r - ms;
-      q = q | 1u;
-    }
-    r = r << 1u;
-  }
-  let guard = q & 1u;
-  q = q >> 1u;
-  if (guard == 1u && (r != 0u || (q & 1u) == 1u)) { q = q + 1u; }
-  if (q == 0x1000000u) {
-    q = q >> 1u;
-    e = e + 1;
-  }
-  if (e <= 0 || e >= 255) { return x / s; }
-  return bitcast<f32>(((bx ^ bs) & 0x80000000u) | (u32(e) << 23u) | (q & 0x7fffffu));
-}
+// divRN: x / s correctly rounded (subnormals included).
+#include "lib/floatbits.wgsl"
 
 // sqrt(x) for x ≥ 0 by digit-by-digit integer square root: x = N·2^t with
 // t even and N in [2^24, 2^26); the root of N·2^24 has 25 bits (24 + guard),
@@ -167,6 +136,18 @@ fn radixHistogram(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
 
 var<workgroup> scan: array<u32, 256>;
 
+// Inclusive prefix sum of scan[0..WG) in place (Hillis–Steele); every
+// invocation of the workgroup calls it, in uniform control flow.
+fn scanInclusive(li: u32) {
+  for (var off = 1u; off < WG; off = off * 2u) {
+    var v = 0u;
+    if (li >= off) { v = scan[li - off]; }
+    workgroupBarrier();
+    scan[li] = scan[li] + v;
+    workgroupBarrier();
+  }
+}
+
 // Picks the digit whose bin holds the wanted rank, extends the prefix, and
 // clears the histogram for the next pass. One workgroup.
 @compute @workgroup_size(WG)
@@ -176,13 +157,7 @@ fn radixPick(@builtin(local_invocation_index) li: u32) {
   let c = atomicLoad(&hist[li]);
   scan[li] = c;
   workgroupBarrier();
-  for (var off = 1u; off < WG; off = off * 2u) {
-    var v = 0u;
-    if (li >= off) { v = scan[li - off]; }
-    workgroupBarrier();
-    scan[li] = scan[li] + v;
-    workgroupBarrier();
-  }
+  scanInclusive(li);
   let incl = scan[li];
   let excl = incl - c;
   atomicStore(&hist[li], 0u);
@@ -212,7 +187,7 @@ fn blockScores(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
   let col = p.i1 + i;
   let x = w[r * p.cols + col];
   let d = udiag[col];
-  var s = divRn(x * x, d * d);
+  var s = divRN(x * x, d * d);
 #if PRESERVE
   if (existingBit(p.rowStart + r, col) == 1u) {
     s = 0.0;
@@ -354,7 +329,6 @@ fn metricKey(r: u32, j: u32) -> u32 {
 }
 
 var<workgroup> sel: array<u32, 4>;   // prefix, rank, equal count, running tie count
-var<workgroup> flags: array<u32, 256>;
 
 // Wanda unstructured: per row, zero the k smallest metrics, ties in column
 // order (torch.sort(stable=True)). One workgroup per row of the chunk: a
@@ -412,20 +386,14 @@ fn wandaRows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     var key = 0xffffffffu;
     if (j < p.cols) { key = metricKey(r, j); }
     let eq = select(0u, 1u, key == thresh);
-    flags[li] = eq;
+    // Inclusive scan of the tie flags of this slice.
+    scan[li] = eq;
     workgroupBarrier();
-    // Inclusive scan of the tie flags of this slice (Hillis–Steele).
-    for (var off = 1u; off < WG; off = off * 2u) {
-      var v = 0u;
-      if (li >= off) { v = flags[li - off]; }
-      workgroupBarrier();
-      flags[li] = flags[li] + v;
-      workgroupBarrier();
-    }
-    let before = sel[3] + flags[li] - eq;
+    scanInclusive(li);
+    let before = sel[3] + scan[li] - eq;
     if (j < p.cols && (key < thresh || (eq == 1u && before < prune))) { w[r * p.cols + j] = 0.0; }
     workgroupBarrier();
-    if (li == WG - 1u) { sel[3] = sel[3] + flags[li]; }
+    if (li == WG - 1u) { sel[3] = sel[3] + scan[li]; }
     workgroupBarrier();
   }
 }

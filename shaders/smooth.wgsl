@@ -118,9 +118,7 @@ var<workgroup> redS: array<f32, 256>;
 fn posInf() -> f32 { let bits = 0x7f800000u; return bitcast<f32>(bits); }
 fn negInf() -> f32 { let bits = 0xff800000u; return bitcast<f32>(bits); }
 
-fn linearWorkgroup(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-  return wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y;
-}
+#include "lib/grid.wgsl"
 
 fn identityA() -> vec4<f32> {
   if (OP == 2u) { return vec4<f32>(posInf()); }
