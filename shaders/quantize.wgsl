@@ -457,7 +457,8 @@ fn quantizeSegments(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
 // power of two, each held by a cluster of LPG = groupCols / EPT consecutive
 // subgroup lanes, every lane owning EPT consecutive elements — whole output
 // words — in registers from load to store. Group min/max and the error sums
-// combine with subgroupShuffleXor inside the cluster, so the kernel has no
+// combine with subgroupShuffleXor inside the cluster (subgroupMin/Max/Add
+// when the cluster is the whole subgroup), so the kernel has no
 // barrier and no workgroup memory: a CPU adapter runs a subgroup as one
 // SIMD vector and would otherwise switch coroutines at every barrier. Each
 // lane computes its group's qparams itself (the cluster agrees), the code of
@@ -505,8 +506,8 @@ fn quantizeTry(xb: u32, gp: GroupParams) -> QTry {
     c = codeOf(bitcast<f32>(qz - 6u), gp);
     let c2 = codeOf(bitcast<f32>(qz + 6u), gp);
     ok = ok && c.field == c2.field;
+    if (xa == 0u) { c = codeOf(q, gp); }
   }
-  if (xa == 0u) { c = codeOf(q, gp); }
   return QTry(c.field, c.value, ok || xa == 0u);
 }
 

@@ -50,6 +50,11 @@ export interface QuantizeWeightOptions {
    * results must not change.
    */
   simulateInexactDivision?: boolean;
+  /**
+   * Test hook: elements per invocation on the lanes path (a power of two from
+   * the device's minimum to 32), instead of the device's choice.
+   */
+  laneElements?: number;
   /** Fill every output with a NaN bit pattern before the run, so a word the kernels miss shows up (tests). */
   poisonOutputs?: boolean;
   /**
@@ -59,8 +64,31 @@ export interface QuantizeWeightOptions {
   globalStats?: GPUBuffer;
 }
 
-/** The kernel path a weight takes. */
-export type QuantizePath = 'groups' | 'segments' | 'stats';
+/**
+ * The kernel path a weight takes: `lanes`, groups of one row held by
+ * clusters of subgroup lanes (no barriers; needs subgroups); `groups`,
+ * whole groups per workgroup slot; `segments`, 32-element row segments;
+ * `stats`, observe pass then quantize pass.
+ */
+export type QuantizePath = 'lanes' | 'groups' | 'segments' | 'stats';
+
+/** What the lanes path needs to know about the device. */
+export interface SubgroupSupport {
+  readonly subgroups: boolean;
+  /** Smallest subgroup the device may run (lanes of one group must fit in it). */
+  readonly subgroupMinSize: number;
+  /**
+   * A CPU adapter (runs a subgroup as one SIMD vector): give each invocation
+   * 32 elements, which amortizes its per-invocation and per-group work; a
+   * GPU keeps the fewest, for coalesced loads.
+   */
+  readonly software: boolean;
+}
+
+const NO_SUBGROUPS: SubgroupSupport = { subgroups: false, subgroupMinSize: 0, software: false };
+
+/** Smallest weight (elements) a CPU adapter quantizes on the lanes path unless a test forces it. */
+const SOFTWARE_LANES_MIN_ELEMENTS = 1 << 22;
 
 /** GPU-resident result of {@link quantizeWeightGpu}. */
 export interface GpuQuantizedWeight {
@@ -83,6 +111,7 @@ export interface GpuQuantizedWeight {
   readonly zpOffset: number;
   readonly gsOffset: number;
   readonly errOffset: number;
+  /** Error partials (Σ(W − Q(W))², ΣW² pairs) from errOffset: one per workgroup, or per group on the lanes path. */
   readonly errWorkgroups: number;
   /** Hands the fake-quantized weight to the caller, who then owns (and disposes) it. */
   takeFake(): Tensor;
@@ -120,6 +149,23 @@ const POISON = 0x7fbadbad; // a NaN pattern no kernel writes
 
 function align(n: number): number {
   return Math.ceil(n / ALIGN) * ALIGN;
+}
+
+/**
+ * Elements per invocation on the lanes path for `groupCols`-wide groups of
+ * `bits`-bit fields, or 0 when the path does not apply: a power of two of at
+ * least 8 (two vec4 loads) that fills whole u32 words, few enough lanes per
+ * group to fit in the smallest subgroup, at most 32 elements in registers.
+ */
+export function laneElements(bits: number, groupCols: number, subgroupMinSize: number, software = false): number {
+  if (subgroupMinSize < 1 || groupCols < 1 || (groupCols & (groupCols - 1)) !== 0) return 0;
+  let ept = nextPow2(Math.max(8, 32 / gcd(32, bits), groupCols / subgroupMinSize));
+  if (software) ept = Math.max(ept, Math.min(32, groupCols));
+  return ept <= 32 && ept <= groupCols ? ept : 0;
+}
+
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
 }
 
 function nextPow2(n: number): number {
@@ -205,9 +251,17 @@ export interface QuantizePlan {
 /**
  * Chooses the kernel path for a `[rows, cols]` weight under `args` and
  * computes its uniforms and buffer layout. `forceStats` selects the
- * two-pass path (observe into aux, then quantize) whatever the group shape.
+ * two-pass path (observe into aux, then quantize) whatever the group shape;
+ * `device` enables the lanes path where its subgroups allow it.
  */
-export function planQuantization(args: QuantizationArgs, rows: number, cols: number, options: QuantizeWeightOptions = {}, forceStats = false): QuantizePlan {
+export function planQuantization(
+  args: QuantizationArgs,
+  rows: number,
+  cols: number,
+  options: QuantizeWeightOptions = {},
+  forceStats = false,
+  device: SubgroupSupport = NO_SUBGROUPS,
+): QuantizePlan {
   const name = options.name ?? 'weight';
   if (args.dynamic !== false) throw new QuantizationError(`${name}: weights cannot be quantized dynamically`);
   const dtype = options.dtype ?? 'f32';
@@ -234,6 +288,21 @@ export function planQuantization(args: QuantizationArgs, rows: number, cols: num
   else if (g.groupRows === 1 && g.groupCols <= 32 && 32 % g.groupCols === 0) path = 'segments';
   else if (g.groupCols % 32 === 0 || g.groupCols >= cols) path = 'groups';
   else path = 'stats';
+  const searchEntry: QuantizeEntry | null = mse ? (path === 'groups' ? 'mseGroups' : 'mseSegments') : null;
+  let ept = laneElements(bits, g.groupCols, device.subgroupMinSize, device.software);
+  if (options.laneElements !== undefined && ept > 0) {
+    const forced = options.laneElements;
+    const least = laneElements(bits, g.groupCols, device.subgroupMinSize);
+    const most = Math.min(32, g.groupCols);
+    if (!Number.isInteger(forced) || forced < least || forced > most || (forced & (forced - 1)) !== 0) {
+      throw new QuantizationError(`${name}: laneElements ${forced} is not a power of two from ${least} to ${most}`);
+    }
+    ept = forced;
+  }
+  // A CPU adapter spends seconds compiling the lanes kernel (32 elements in
+  // registers per invocation); only a large weight wins that back.
+  const worthCompiling = !device.software || options.laneElements !== undefined || rows * cols >= SOFTWARE_LANES_MIN_ELEMENTS;
+  if (path !== 'stats' && device.subgroups && ept > 0 && worthCompiling && g.groupRows === 1 && cols % g.groupCols === 0) path = 'lanes';
   if (mse && path === 'stats') throw new QuantizationError(`${name}: the mse observer is supported for channel, group and block strategies, not for "${args.strategy}"`);
 
   const { qmin, qmax } = quantRange(args);
@@ -299,11 +368,12 @@ export function planQuantization(args: QuantizationArgs, rows: number, cols: num
     MSE: !!mse,
     WRITE_FAKE: !!options.fake,
     DIV_JITTER: !!options.simulateInexactDivision,
+    EPT: Math.max(ept, 8),
   };
   return {
     name, args, dtype, geometry: g, path, layout, bits, rowWords,
-    entry: path === 'groups' ? 'quantizeGroups' : 'quantizeSegments',
-    searchEntry: mse ? (path === 'groups' ? 'mseGroups' : 'mseSegments') : null,
+    entry: path === 'lanes' ? 'quantizeLanes' : path === 'groups' ? 'quantizeGroups' : 'quantizeSegments',
+    searchEntry,
     constants, overrides, aux, errOffset: gsOffset + ALIGN,
   };
 }
@@ -317,7 +387,8 @@ export function quantizeWeightGpu(hw: Hardware, weight: Tensor, args: Quantizati
   const name = options.name ?? 'weight';
   if (weight.dtype !== 'f32' || weight.shape.length !== 2) throw new QuantizationError(`${name}: expected a 2-D f32 weight, got [${weight.shape.join(', ')}] ${weight.dtype}`);
   const [rows, cols] = weight.shape;
-  let plan = planQuantization(args, rows, cols, options);
+  const device: SubgroupSupport = { subgroups: options.subgroups ?? hw.caps.subgroups, subgroupMinSize: hw.caps.subgroupMinSize, software: hw.info.isFallbackAdapter };
+  let plan = planQuantization(args, rows, cols, options, false, device);
   const g = plan.geometry;
   const packed = Tensor.empty(hw, [rows, plan.rowWords], 'u32', { label: `${name}.packed` });
   const fake = options.fake ? Tensor.empty(hw, [rows, cols], 'f32', { label: `${name}.fake`, maxChunkBytes: weightChunkBytes(weight) }) : null;
@@ -326,13 +397,13 @@ export function quantizeWeightGpu(hw: Hardware, weight: Tensor, args: Quantizati
   if (plan.path === 'groups' && g.groupRows > 1) {
     // Blocks must not straddle dispatches: each one computes whole groups.
     const ok = rs.every((r) => r.globalRowBase % g.groupRows === 0 && (r.globalRowBase + r.rows === rows || (r.globalRowBase + r.rows) % g.groupRows === 0));
-    if (!ok) plan = planQuantization(args, rows, cols, options, true);
+    if (!ok) plan = planQuantization(args, rows, cols, options, true, device);
   }
   const c = plan.constants;
   const o = plan.overrides;
   const auxT = Tensor.fromData(hw, plan.aux, [plan.aux.length], 'u32', { label: `${name}.aux` });
   let errWorkgroups = 0;
-  for (const r of rs) errWorkgroups += workgroupsFor(plan.entry, c, r.rows).workgroups;
+  for (const r of rs) errWorkgroups += workgroupsFor(plan.entry, c, o, r.rows).partials;
   const qp = Tensor.empty(hw, [plan.errOffset + 2 * Math.max(1, errWorkgroups)], 'u32', { label: `${name}.qp` });
 
   if (options.poisonOutputs) for (const t of [packed, qp, fake]) if (t) fillWords(hw, t, POISON);
@@ -348,7 +419,8 @@ export function quantizeWeightGpu(hw: Hardware, weight: Tensor, args: Quantizati
   const buffers = { qp: { buffer: qp.buffer }, aux: auxSlice };
   if (plan.searchEntry) for (const r of rs) dispatchQuantize(hw, plan.searchEntry, c, o, r, buffers, 0, options.subgroups);
   let errAt = plan.errOffset;
-  for (const r of rs) errAt += 2 * dispatchQuantize(hw, plan.entry, c, o, r, buffers, errAt, options.subgroups);
+  const subgroups = plan.path === 'lanes' ? true : options.subgroups;
+  for (const r of rs) errAt += 2 * dispatchQuantize(hw, plan.entry, c, o, r, buffers, errAt, subgroups);
 
   let packedZeroPoints: Tensor | null = null;
   const bits = plan.bits;

@@ -4,8 +4,8 @@ import type { BufferSlice } from '../../gpu/kernel.js';
 /** Workgroup size of the quantize kernels. */
 export const QUANTIZE_WG = 256;
 
-/** The four entry points of shaders/quantize.wgsl. */
-export type QuantizeEntry = 'quantizeGroups' | 'quantizeSegments' | 'mseGroups' | 'mseSegments';
+/** The quantize and mse-search entry points of shaders/quantize.wgsl. */
+export type QuantizeEntry = 'quantizeLanes' | 'quantizeGroups' | 'quantizeSegments' | 'mseGroups' | 'mseSegments';
 
 /**
  * Uniforms that stay the same for every dispatch over one weight (see the
@@ -60,6 +60,8 @@ export interface QuantizeOverrides {
   MSE: boolean;
   WRITE_FAKE: boolean;
   DIV_JITTER: boolean;
+  /** Elements per invocation of quantizeLanes (a power of two filling whole words). */
+  EPT: number;
 }
 
 /** Override values as numbers (booleans as 0/1), the form pipeline constants take. */
@@ -92,19 +94,30 @@ export interface QuantizeBuffers {
   aux: BufferSlice;
 }
 
-/** Workgroups one dispatch of `entry` needs for `rows` rows. */
-export function workgroupsFor(entry: QuantizeEntry, c: QuantizeConstants, rows: number): { units: number; workgroups: number } {
+/**
+ * Invocation units and workgroups one dispatch of `entry` needs for `rows`
+ * rows, and how many error partials (two words each) it writes: one per
+ * workgroup, or one per group for quantizeLanes.
+ */
+export function workgroupsFor(entry: QuantizeEntry, c: QuantizeConstants, o: QuantizeOverrides, rows: number): { units: number; workgroups: number; partials: number } {
+  if (entry === 'quantizeLanes') {
+    const units = (rows * c.cols) / o.EPT;
+    return { units, workgroups: Math.ceil(units / QUANTIZE_WG), partials: (rows * c.cols) / c.groupCols };
+  }
   if (entry === 'quantizeGroups' || entry === 'mseGroups') {
     const units = Math.ceil(rows / c.groupRows) * c.nGroupCols;
-    return { units, workgroups: Math.ceil(units / (QUANTIZE_WG / c.tpg)) };
+    const workgroups = Math.ceil(units / (QUANTIZE_WG / c.tpg));
+    return { units, workgroups, partials: workgroups };
   }
   const units = rows * c.segsPerRow;
-  return { units, workgroups: Math.ceil(units / QUANTIZE_WG) };
+  const workgroups = Math.ceil(units / QUANTIZE_WG);
+  return { units, workgroups, partials: workgroups };
 }
 
 /**
  * Records one dispatch of a quantize-family entry point. `errOffset` is where
- * this dispatch's per-workgroup error partials (2 words each) start in `qp`.
+ * this dispatch's error partials (2 words each) start in `qp`; returns how
+ * many it writes.
  */
 export function dispatchQuantize(
   hw: Hardware,
@@ -119,7 +132,7 @@ export function dispatchQuantize(
   const flags: Record<string, boolean> = { VEC4: c.cols % 4 === 0 };
   if (subgroups !== undefined) flags.SUBGROUPS = subgroups;
   const kernel = hw.kernels.get({ shader: 'quantize', entryPoint: entry, flags, constants: { WG: QUANTIZE_WG, ...overrideConstants(o) } });
-  const { units, workgroups } = workgroupsFor(entry, c, range.rows);
+  const { units, workgroups, partials } = workgroupsFor(entry, c, o, range.rows);
   const search = entry === 'mseGroups' || entry === 'mseSegments';
   const bindings: Record<string, BufferSlice> = search
     ? { w: range.weight, masks: buffers.aux }
@@ -138,5 +151,5 @@ export function dispatchQuantize(
     },
     workgroups,
   });
-  return workgroups;
+  return partials;
 }

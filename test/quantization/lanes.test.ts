@@ -1,0 +1,84 @@
+import { describe, it, expect } from 'vitest';
+import { useHardware, inErrorScope } from '../helpers/gpu.js';
+import { freshSeed } from '../helpers/random.js';
+import { makeQuantizationArgs, type QuantizationArgs } from '../../src/quantization/args.js';
+import { presetScheme } from '../../src/quantization/presets.js';
+import { laneElements, planQuantization, QuantizationError } from '../../src/quantization/quantizeWeight.js';
+import { edgyWeight, expectSame, runBoth } from './helpers.js';
+
+const hardware = useHardware();
+
+/** The lanes path (quantizeLanes): one-row power-of-two groups held by clusters of subgroup lanes. */
+describe('quantizeLanes equals the float64 reference of compressed-tensors', () => {
+  it('is chosen for one-row power-of-two groups on a device with subgroups, and not without', async () => {
+    const hw = await hardware();
+    const args = presetScheme('W4A16').weights!;
+    const gpu = { subgroups: true, subgroupMinSize: 8, software: false };
+    expect(planQuantization(args, 4, 256, {}, false, gpu).path).toBe('lanes');
+    expect(planQuantization(args, 4, 256, {}, false, { ...gpu, subgroups: false }).path).toBe('groups');
+    // Groups that are not a power of two wide keep the older paths.
+    expect(planQuantization(makeQuantizationArgs({ numBits: 8, strategy: 'channel' }), 4, 200, {}, false, gpu).path).toBe('groups');
+    expect(planQuantization(makeQuantizationArgs({ numBits: 4, strategy: 'group', groupSize: 96 }), 4, 192, {}, false, gpu).path).not.toBe('lanes');
+    // A GPU keeps the fewest elements per invocation (coalesced loads); a CPU adapter takes 32.
+    expect(laneElements(4, 128, 32)).toBe(8);
+    expect(laneElements(4, 128, 8)).toBe(16);
+    expect(laneElements(4, 128, 8, true)).toBe(32);
+    expect(laneElements(3, 128, 32)).toBe(32);
+    expect(laneElements(2, 128, 32)).toBe(16);
+    expect(laneElements(4, 16, 8, true)).toBe(16);
+    expect(laneElements(4, 1024, 8)).toBe(0);
+    if (hw.caps.subgroups) {
+      await inErrorScope(hw, async () => {
+        // A CPU adapter takes the lanes path for large weights only (compile time); force it here.
+        const { raw } = await runBoth(hw, edgyWeight(4, 256, freshSeed(), 128), 4, 256, args, hw.info.isFallbackAdapter ? { laneElements: 32 } : {});
+        expect(raw.path).toBe('lanes');
+      });
+    }
+  });
+
+  /** Quantizes on the lanes path with `laneElements` per invocation and checks everything against float64. */
+  async function check(name: string, args: QuantizationArgs, rows: number, cols: number, dtype: 'f32' | 'bf16', laneElements: number, fake: boolean) {
+    const hw = await hardware();
+    const seed = freshSeed();
+    const w = edgyWeight(rows, cols, seed, args.groupSize ?? cols, dtype);
+    await inErrorScope(hw, async () => {
+      const { gpu, ref, raw } = await runBoth(hw, w, rows, cols, args, { dtype, laneElements, fake });
+      expect(raw.path).toBe('lanes');
+      expectSame(`${name} ${dtype} EPT ${laneElements} fake ${fake} seed ${seed}`, gpu, ref);
+      // The error sums (one partial per group on this path) against float64.
+      let e2 = 0;
+      let x2 = 0;
+      for (let i = 0; i < rows * cols; i++) {
+        e2 += (w[i] - ref.fake[i]) ** 2;
+        x2 += w[i] ** 2;
+      }
+      expect(Math.abs(gpu.normSquared - x2)).toBeLessThanOrEqual(1e-4 * x2);
+      expect(Math.abs(gpu.errorSquared - e2)).toBeLessThanOrEqual(1e-2 * e2 + 1e-30);
+    });
+  }
+
+  it('W4A16: 16 and 32 elements per lane, f32 and bf16, with and without the fake-quantized output', async () => {
+    if (!(await hardware()).caps.subgroups) return;
+    const args = presetScheme('W4A16').weights!;
+    for (const dtype of ['f32', 'bf16'] as const) {
+      for (const ept of [16, 32]) for (const fake of [true, false]) await check('W4A16', args, 6, 256, dtype, ept, fake);
+    }
+  });
+
+  it('other widths and group sizes: asymmetric, 8-bit, 3-bit (fields across words), group 32, NVFP4', async () => {
+    if (!(await hardware()).caps.subgroups) return;
+    await check('W4A16_ASYM', presetScheme('W4A16_ASYM').weights!, 5, 384, 'f32', 32, true);
+    await check('W8A16', presetScheme('W8A16').weights!, 4, 256, 'f32', 16, false);
+    await check('W3A16', presetScheme('W3A16').weights!, 4, 256, 'bf16', 32, true);
+    await check('int4 group 32 asym', makeQuantizationArgs({ numBits: 4, strategy: 'group', groupSize: 32, symmetric: false }), 5, 96, 'f32', 8, true);
+    await check('NVFP4A16', presetScheme('NVFP4A16').weights!, 6, 64, 'f32', 8, true);
+  });
+
+  it('an elements-per-lane value the device cannot run is a QuantizationError', async () => {
+    const gpu = { subgroups: true, subgroupMinSize: 8, software: false };
+    const args = presetScheme('W4A16').weights!;
+    for (const bad of [4, 8, 12, 64]) {
+      expect(() => planQuantization(args, 4, 256, { name: 'w', laneElements: bad }, false, gpu)).toThrow(QuantizationError);
+    }
+  });
+});
