@@ -91,13 +91,13 @@ export function progressReporter(stream: NodeJS.WriteStream = process.stderr): {
 }
 
 /** Runs a data-free oneshot with progress and prints the summary; returns the exit code. */
-export async function runDataFree(opts: { model: string; output: string; quantization: DataFreeRecipe; overwrite: boolean; json: boolean; adapter?: string }): Promise<number> {
+export async function runDataFree(opts: { model: string; output: string; quantization: DataFreeRecipe; overwrite: boolean; json: boolean; adapter?: string; signal?: AbortSignal }): Promise<number> {
   let result: QuantizationSummary;
   const progress = progressReporter();
   try {
     const hw = await acquireHardware({ adapter: opts.adapter });
     try {
-      result = await dataFreeOneshot(hw, { model: opts.model, output: opts.output, quantization: opts.quantization, overwrite: opts.overwrite, onProgress: progress.update });
+      result = await dataFreeOneshot(hw, { model: opts.model, output: opts.output, quantization: opts.quantization, overwrite: opts.overwrite, onProgress: progress.update, signal: opts.signal });
     } finally {
       progress.done();
       await hw.destroy();
@@ -131,6 +131,35 @@ async function resolveRecipe(q: DataFreeRecipe): Promise<Recipe> {
 /** Modifier types of `recipe` that need calibration data. */
 function dataNeeds(recipe: Recipe): string[] {
   return [...new Set(recipe.modifiers.filter((m) => m.requiresCalibrationData).map((m) => m.type))];
+}
+
+/** Class of the error a Ctrl-C turns into: the run stops at the next layer or tensor, nothing is written. */
+class Interrupted extends Error {}
+
+/**
+ * Runs `body` with an AbortSignal that Ctrl-C (SIGINT) aborts, so a long
+ * calibration stops between layers and the output folder never appears;
+ * returns exit code 130 (the shell's code for SIGINT) when that happened.
+ */
+async function interruptible(body: (signal: AbortSignal) => Promise<number>): Promise<number> {
+  const controller = new AbortController();
+  const onSigint = (): void => {
+    console.error('\nwgc oneshot: interrupted; stopping at the next layer (nothing is written). Press Ctrl-C again to kill.');
+    process.off('SIGINT', onSigint);
+    controller.abort(new Interrupted('interrupted by Ctrl-C; nothing was written'));
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    return await body(controller.signal);
+  } catch (e) {
+    if (e instanceof Interrupted || (controller.signal.aborted && e === controller.signal.reason)) {
+      console.error(`wgc oneshot: ${(e as Error).message}`);
+      return 130;
+    }
+    throw e;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
 }
 
 /** `wgc oneshot` */
@@ -235,36 +264,40 @@ export async function run(argv: string[]): Promise<number> {
       console.error(`wgc oneshot: --pipeline ${pipeline} runs the model on calibration data; pass --dataset FILE`);
       return 2;
     }
-    return runDataFree({ model: values.model!, output: values.output!, quantization, overwrite: values.overwrite ?? false, json: values.json ?? false, adapter: values.adapter });
+    return interruptible((signal) => runDataFree({ model: values.model!, output: values.output!, quantization, overwrite: values.overwrite ?? false, json: values.json ?? false, adapter: values.adapter, signal }));
   }
-  let result: CalibratedSummary;
-  try {
-    result = await runCalibratedOneshot({
-      model: values.model!,
-      output: values.output!,
-      recipe,
-      recipeLabel,
-      dataset: values.dataset,
-      docSeparator: values['doc-separator'],
-      textField: values['text-field'],
-      calibrationMode: mode as 'windows' | 'documents' | undefined,
-      numCalibrationSamples: numCalibrationSamples ?? DEFAULT_NUM_CALIBRATION_SAMPLES,
-      maxSeqLength,
-      pipeline,
-      sequentialTargets: values['sequential-targets'] ? list(values['sequential-targets']) : undefined,
-      seed: seed ?? 42,
-      overwrite: values.overwrite ?? false,
-      adapter: values.adapter,
-      logLevel: logLevel as (typeof LOG_LEVELS)[number] | undefined,
-    });
-  } catch (e) {
-    if (isInputError(e)) {
-      console.error(`wgc oneshot: ${(e as Error).message}`);
-      return 2;
+  const dataset = values.dataset;
+  return interruptible(async (signal) => {
+    let result: CalibratedSummary;
+    try {
+      result = await runCalibratedOneshot({
+        signal,
+        model: values.model!,
+        output: values.output!,
+        recipe,
+        recipeLabel,
+        dataset,
+        docSeparator: values['doc-separator'],
+        textField: values['text-field'],
+        calibrationMode: mode as 'windows' | 'documents' | undefined,
+        numCalibrationSamples: numCalibrationSamples ?? DEFAULT_NUM_CALIBRATION_SAMPLES,
+        maxSeqLength,
+        pipeline,
+        sequentialTargets: values['sequential-targets'] ? list(values['sequential-targets']) : undefined,
+        seed: seed ?? 42,
+        overwrite: values.overwrite ?? false,
+        adapter: values.adapter,
+        logLevel: logLevel as (typeof LOG_LEVELS)[number] | undefined,
+      });
+    } catch (e) {
+      if (isInputError(e)) {
+        console.error(`wgc oneshot: ${(e as Error).message}`);
+        return 2;
+      }
+      throw e;
     }
-    throw e;
-  }
-  if (values.json) console.log(JSON.stringify(result, null, 2));
-  else console.log(formatCalibratedSummary(result));
-  return 0;
+    if (values.json) console.log(JSON.stringify(result, null, 2));
+    else console.log(formatCalibratedSummary(result));
+    return 0;
+  });
 }
