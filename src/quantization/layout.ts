@@ -33,6 +33,9 @@ export function groupGeometry(args: QuantizationArgs, rows: number, cols: number
     case 'group':
     case 'tensor_group': {
       const gs = args.groupSize as number;
+      // compressed-tensors allows one partial group when the layer is narrower than
+      // the group (scale [O, 1]); it refuses only I ≥ group_size with I % group_size ≠ 0.
+      if (cols < gs) return { rows, cols, groupRows: 1, groupCols: cols, nGroupRows: rows, nGroupCols: 1, scaleShape: [rows, 1] };
       if (cols % gs !== 0) {
         throw new RangeError(
           `${tensor}: ${cols} input columns are not a multiple of group_size ${gs}; use strategy "channel", a group size that divides ${cols}, or add the layer to ignore`,

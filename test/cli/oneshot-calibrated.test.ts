@@ -173,6 +173,17 @@ describe.skipIf(!present)('wgc oneshot --dataset on stories260K', () => {
 });
 
 describe.skipIf(!present)('wgc oneshot --scheme FP8 --dataset', () => {
+  it('a data-free recipe that is not one QuantizationModifier (magnitude 2:4) runs without --dataset', async () => {
+    const out = join(work, 'magnitude');
+    const yaml = `sparsity_stage:\n  sparsity_modifiers:\n    MagnitudePruningModifier: {targets: ['re:model\\.layers\\..*_proj$'], init_sparsity: 0.5, final_sparsity: 0.5, mask_structure: "2:4"}\n`;
+    const r = await cli(oneshot, ['--model', MODEL, '--recipe', recipe('magnitude.yaml', yaml), '--output', out, '--json']);
+    expect(r.code, r.err).toBe(0);
+    const s = JSON.parse(r.out);
+    expect(s.pipeline).toBe('datafree');
+    expect(s.calibration).toBeNull();
+    expect(s.sparsity.global).toBeCloseTo(0.5, 3);
+  });
+
   it('calibrates the static input scales: every quantized Linear gets input_scale', async () => {
     const out = join(work, 'fp8');
     const r = await cli(oneshot, ['--model', MODEL, '--scheme', 'FP8', '--dataset', CALIB, ...TINY, '--output', out, '--json', '--log-level', 'warning']);

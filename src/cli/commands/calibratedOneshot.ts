@@ -42,7 +42,8 @@ export interface CalibratedOneshotOptions {
   readonly recipe: Recipe;
   /** Shown in the summary: the recipe file or `--scheme NAME`. */
   readonly recipeLabel: string;
-  readonly dataset: string;
+  /** Calibration text/JSONL/ids; absent for recipes whose pipeline runs no forwards. */
+  readonly dataset?: string;
   readonly docSeparator?: string;
   readonly textField?: string;
   /** `windows` (default): full-length windows of the concatenated documents; `documents`: one truncated document per sample. */
@@ -206,6 +207,7 @@ export async function runCalibratedOneshot(o: CalibratedOneshotOptions): Promise
     let calibration: CalibratedSummary['calibration'] = null;
     let samples: Int32Array[] | undefined;
     if (selection.pipeline.needsData) {
+      if (o.dataset === undefined) throw new OneshotInputError(`${o.recipeLabel} needs calibration data (the ${selection.pipeline.name} pipeline runs the model); pass --dataset FILE`);
       const data = await loadCalibrationData(o.model, o.dataset, { docSeparator: o.docSeparator, textField: o.textField, mode });
       if (!('documents' in data)) throw new Error('loadCalibrationData returned no documents');
       samples = drawCalibrationSamples(data.documents, { numSamples: o.numCalibrationSamples, maxSeqLength, seed: o.seed, mode });
@@ -216,7 +218,7 @@ export async function runCalibratedOneshot(o: CalibratedOneshotOptions): Promise
         dataset: o.dataset, documents: data.documents.length, mode, requestedSamples: o.numCalibrationSamples,
         samples: samples.length, maxSeqLength, tokens: samples.reduce((a, x) => a + x.length, 0), seed: o.seed,
       };
-    } else {
+    } else if (o.dataset !== undefined) {
       if (!existsSync(o.dataset)) throw new DatasetError(`${o.dataset}: dataset file not found`);
       early.push(
         `${o.recipeLabel} needs no calibration data and the ${selection.pipeline.name} pipeline runs no forwards, so --dataset ${o.dataset} is not used (without --dataset the model is quantized tensor by tensor, never whole on the GPU)`,

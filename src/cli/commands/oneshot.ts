@@ -5,6 +5,7 @@ import { dataFreeOneshot, type DataFreeRecipe } from '../../quantization/dataFre
 import type { ModelFreeProgress } from '../../quantization/modelFree.js';
 import { PRESET_NAMES } from '../../quantization/presets.js';
 import { presetRecipe } from '../../quantization/dataFreeRecipe.js';
+import { QuantizationModifier } from '../../modifiers/quantization/base.js';
 import { QuantizationError } from '../../quantization/quantizeWeight.js';
 import { formatSummary, type QuantizationSummary } from '../../quantization/summary.js';
 import { RecipeError } from '../../recipe/errors.js';
@@ -264,7 +265,11 @@ export async function run(argv: string[]): Promise<number> {
       console.error(`wgc oneshot: --pipeline ${pipeline} runs the model on calibration data; pass --dataset FILE`);
       return 2;
     }
-    return interruptible((signal) => runDataFree({ model: values.model!, output: values.output!, quantization, overwrite: values.overwrite ?? false, json: values.json ?? false, adapter: values.adapter, signal }));
+    // One QuantizationModifier streams tensor by tensor; other data-free recipes
+    // (magnitude pruning, …) run on the loaded model through the datafree pipeline.
+    if (recipe.modifiers.length === 1 && recipe.modifiers[0] instanceof QuantizationModifier) {
+      return interruptible((signal) => runDataFree({ model: values.model!, output: values.output!, quantization, overwrite: values.overwrite ?? false, json: values.json ?? false, adapter: values.adapter, signal }));
+    }
   }
   const dataset = values.dataset;
   return interruptible(async (signal) => {

@@ -28,6 +28,7 @@ import { gptqQuantizeLayer, readGptqOutcome, type ObservedQParams } from '../../
 import { weightQuantization, type WeightQuantization } from './weightArgs.js';
 import { quantizeWeightGpu, type GpuQuantizedWeight } from '../../quantization/quantizeWeight.js';
 import { isPruned } from '../../compression/sparsityMarks.js';
+import { groupGeometry } from '../../quantization/layout.js';
 import { quantizationSchemeToJson, type QuantizationScheme as KernelScheme } from '../../quantization/args.js';
 import { inferWeightFormat } from '../../quantization/format.js';
 import { toKernelScheme } from '../quantization/convert.js';
@@ -168,6 +169,17 @@ export class GPTQModifier extends QuantizationMixin {
     if (this.assignments.size === 0) {
       throw new Error('GPTQModifier was unable to find any modules to quantize. Please check quantization `config_groups` and `targets` in recipe');
     }
+    // Shapes the scheme cannot split into groups fail now, all at once, not one per run after calibration.
+    const misfits: string[] = [];
+    for (const [m, a] of this.assignments) {
+      const shape = m.getParameter('weight')!.shape;
+      try {
+        groupGeometry(a.quant.args, shape[0], shape[1], `${m.name}.weight`);
+      } catch (e) {
+        misfits.push((e as Error).message);
+      }
+    }
+    if (misfits.length) throw new Error(`${this.recipePath}: ${misfits.length} targeted module(s) cannot be quantized with their scheme:\n  ${misfits.join('\n  ')}`);
     return true;
   }
 
