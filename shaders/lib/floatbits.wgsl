@@ -165,15 +165,20 @@ fn f32ToF16Bits(b: u32) -> u32 {
     return sign | (((r >> 13u) - (112u << 10u)) & 0x7fffu);
   }
   if (a <= 0x33000000u) { return sign; }
-  let e = a >> 23u;
+  return sign | significandShiftRNE(a, 126u);
+}
+
+// The significand of the normal f32 with magnitude bits `a`, shifted right by
+// `base` minus its exponent and rounded half to even: the mantissa field of a
+// narrower format's subnormal (f16: base 126; e4m3: base 141). 1 ≤ shift ≤ 24.
+fn significandShiftRNE(a: u32, base: u32) -> u32 {
   let sig = (a & 0x7fffffu) | 0x800000u;
-  let sh = 126u - e;
+  let sh = base - (a >> 23u);
   let q = sig >> sh;
   let rem = sig & ((1u << sh) - 1u);
   let half = 1u << (sh - 1u);
-  var m = q;
-  if (rem > half || (rem == half && (q & 1u) == 1u)) { m = m + 1u; }
-  return sign | m;
+  if (rem > half || (rem == half && (q & 1u) == 1u)) { return q + 1u; }
+  return q;
 }
 
 fn f16BitsToF32(h: u32) -> f32 {

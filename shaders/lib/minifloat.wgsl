@@ -2,6 +2,8 @@
 // and compressed-tensors' cast_to_fp4 round (compressed-tensors.md §4.3).
 // Pure functions on f32 bits; no bindings, no overrides.
 
+#include "lib/floatbits.wgsl"
+
 fn e4m3Encode(t: f32) -> u32 {
   let b = bitcast<u32>(t);
   let sign = (b >> 24u) & 0x80u;
@@ -11,15 +13,7 @@ fn e4m3Encode(t: f32) -> u32 {
     return sign | (((r >> 23u) - 120u) << 3u) | ((r >> 20u) & 7u);
   }
   if (a <= 0x3a800000u) { return sign; }
-  let e = a >> 23u;
-  let sig = (a & 0x7fffffu) | 0x800000u;
-  let sh = 141u - e;
-  let q = sig >> sh;
-  let rem = sig & ((1u << sh) - 1u);
-  let half = 1u << (sh - 1u);
-  var m = q;
-  if (rem > half || (rem == half && (q & 1u) == 1u)) { m = m + 1u; }
-  return sign | m;
+  return sign | significandShiftRNE(a, 141u);
 }
 
 fn e4m3Decode(c: u32) -> f32 {
