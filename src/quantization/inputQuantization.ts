@@ -16,8 +16,7 @@ import { Tensor } from '../gpu/tensor.js';
 import type { BufferSlice } from '../gpu/kernel.js';
 import type { QuantizationArgs } from './args.js';
 import { isMxArgs } from './format.js';
-import { quantRange } from './layout.js';
-import { dtypeEps } from './numerics.js';
+import { fakeQuantUniforms } from './fakeQuantUniforms.js';
 import {
   QP_LENGTH, QP_WORDS, dispatchFakeQuantize, dispatchObserveTensor, type ActQuantMode, type ActQuantNumerics, type ActQuantOverrides,
 } from './kernels/actquant.js';
@@ -140,20 +139,7 @@ export function fakeQuantizeInput(hw: Hardware, x: Tensor, q: InputQuantization,
   const staticTensor = args.strategy === 'tensor' && args.dynamic === false;
   const scaleKind = args.strategy === 'tensor_group' ? 1 : isMxArgs(args) ? 2 : 0;
   const fp8Scale = args.scaleDtype === 'float8_e4m3fn';
-  const { qmin, qmax } = quantRange(args);
-  const halfRange = (qmax - qmin) / 2;
-  const fullRange = qmax - qmin;
-  const numerics: ActQuantNumerics = {
-    qmin,
-    qmax,
-    halfRange,
-    fullRange,
-    invHalfRange: Math.fround(1 / halfRange),
-    invFullRange: Math.fround(1 / fullRange),
-    mxOffset: args.numBits === 4 ? 2 : 8,
-    eps: fp8Scale ? 0.125 : dtypeEps('f32'),
-    epsSearch: dtypeEps('f32'),
-  };
+  const numerics: ActQuantNumerics = fakeQuantUniforms(args, 'f32', 'f32');
   const overrides: ActQuantOverrides = {
     QTYPE: args.type === 'int' ? 0 : args.numBits === 8 ? 1 : 2,
     SYMMETRIC: args.symmetric,

@@ -8,8 +8,9 @@ import type { Hardware } from '../gpu/hardware.js';
 import { Tensor } from '../gpu/tensor.js';
 import type { QuantizationArgs } from './args.js';
 import { isMxArgs } from './format.js';
-import { groupGeometry, mseSettings, mseShrinkFactors, quantRange, type GroupGeometry } from './layout.js';
-import { dtypeEps, type ComputeDtype } from './numerics.js';
+import { groupGeometry, mseSettings, mseShrinkFactors, type GroupGeometry } from './layout.js';
+import { type ComputeDtype } from './numerics.js';
+import { fakeQuantUniforms } from './fakeQuantUniforms.js';
 import type { ScaleDivision } from './reference.js';
 import { initStats, observeMinMax } from './kernels/observe.js';
 import { packColumns } from './kernels/pack.js';
@@ -305,7 +306,6 @@ export function planQuantization(
   if (path !== 'stats' && device.subgroups && ept > 0 && worthCompiling && g.groupRows === 1 && cols % g.groupCols === 0) path = 'lanes';
   if (mse && path === 'stats') throw new QuantizationError(`${name}: the mse observer is supported for channel, group and block strategies, not for "${args.strategy}"`);
 
-  const { qmin, qmax } = quantRange(args);
   const segsPerGroup = g.groupRows * Math.ceil(Math.min(g.groupCols, cols) / 32);
   const tpg = Math.min(QUANTIZE_WG, nextPow2(segsPerGroup));
   const scaleKind = tensorGroup ? 1 : isMxArgs(args) ? 2 : 0;
@@ -321,8 +321,6 @@ export function planQuantization(
   for (let i = 0; i < (path === 'stats' ? nGroups : 0); i++) aux[statsOffset + 2 * i] = 0xffffffff;
   if (mse) new Float32Array(aux.buffer, shrinkOffset * 4, steps).set(mseShrinkFactors(mse));
 
-  const halfRange = (qmax - qmin) / 2;
-  const fullRange = qmax - qmin;
   const zpOffset = align(nGroups);
   const gsOffset = zpOffset + align(args.symmetric ? 0 : nGroups);
   const constants: QuantizeConstants = {
@@ -334,15 +332,7 @@ export function planQuantization(
     tpg,
     segsPerRow,
     rowWords,
-    qmin,
-    qmax,
-    halfRange,
-    fullRange,
-    invHalfRange: Math.fround(1 / halfRange),
-    invFullRange: Math.fround(1 / fullRange),
-    mxOffset: args.numBits === 4 ? 2 : 8,
-    eps: fp8Scale ? 0.125 : scaleKind === 1 ? dtypeEps('f32') : dtypeEps(dtype),
-    epsSearch: dtypeEps(dtype),
+    ...fakeQuantUniforms(args, scaleKind === 1 ? 'f32' : dtype, dtype),
     mseSteps: steps,
     msePatience: mse ? Math.max(1, Math.floor(mse.patience)) : 1,
     mseNorm: mse ? mse.norm : 2,

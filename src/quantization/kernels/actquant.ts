@@ -1,5 +1,6 @@
 import type { Hardware } from '../../gpu/hardware.js';
 import type { BufferSlice } from '../../gpu/kernel.js';
+import type { FakeQuantUniforms } from '../fakeQuantUniforms.js';
 
 /** Workgroup size of shaders/actquant.wgsl. */
 export const ACTQUANT_WG = 256;
@@ -16,17 +17,7 @@ export const QP_LENGTH = 8;
 export type ActQuantMode = 'observe' | 'static' | 'tensorStats';
 
 /** Numeric uniforms shared with lib/fakequant.wgsl. */
-export interface ActQuantNumerics {
-  qmin: number;
-  qmax: number;
-  halfRange: number;
-  fullRange: number;
-  invHalfRange: number;
-  invFullRange: number;
-  mxOffset: number;
-  eps: number;
-  epsSearch: number;
-}
+export type ActQuantNumerics = FakeQuantUniforms;
 
 /** Pipeline constants of lib/fakequant.wgsl. */
 export interface ActQuantOverrides {
