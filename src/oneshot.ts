@@ -14,6 +14,7 @@ import { loadRecipe } from './recipe/load.js';
 import { targetProblem } from './recipe/match.js';
 import type { Recipe, RecipeInput } from './recipe/recipe.js';
 import { selectPipeline } from './pipelines/registry.js';
+import { QuantizationMixin } from './modifiers/quantization/mixin.js';
 
 /** Writes `model` to `outputDir` (a compressed-tensors checkpoint plus `recipe.yaml` from `context.recipeYaml`). */
 export type SaveFunction = (model: Model, outputDir: string, context: SaveContext) => Promise<void>;
@@ -73,6 +74,27 @@ function joinPath(dir: string, name: string): string {
 }
 
 /**
+ * All of a recipe's modifiers share one calibration pass per layer here
+ * (llm-compressor's default `independent` pipeline gives each its own), so a
+ * static activation scale is observed before a smoothing modifier of the same
+ * recipe rescales that layer's inputs. Says so when that combination occurs.
+ */
+function staleStaticScalesWarning(recipe: Recipe): string | undefined {
+  const smoothing = [...new Set(recipe.modifiers.filter((m) => m.type === 'SmoothQuantModifier' || m.type === 'AWQModifier').map((m) => m.type))];
+  if (!smoothing.length) return undefined;
+  const staticInputs = recipe.modifiers.filter((m) => {
+    if (!(m instanceof QuantizationMixin)) return false;
+    try {
+      return Object.values(m.resolvedConfig.configGroups).some((g) => g.inputActivations !== null && g.inputActivations.dynamic !== true);
+    } catch {
+      return false; // an invalid config is reported by the modifier's initialize
+    }
+  });
+  if (!staticInputs.length) return undefined;
+  return `oneshot: ${staticInputs.map((m) => m.type).join(', ')} calibrates static input scales in the same pass as ${smoothing.join(', ')}, so the scales are observed before smoothing; for scales of the smoothed inputs run the smoothing and the quantization as two oneshot calls (one per recipe stage, with recipeStage), or use a dynamic activation scheme`;
+}
+
+/**
  * Applies `options.recipe` to `options.model` and returns the model. Checks
  * everything that can be checked cheaply (recipe, pipeline, dataset, save
  * target) before touching the GPU. On failure, modifiers left initialized are
@@ -94,6 +116,8 @@ export async function oneshot(options: OneshotOptions): Promise<OneshotResult> {
   const recipe = await loadRecipe(options.recipe, { stage: options.recipeStage, args: options.recipeArgs, readText: options.readRecipeFile });
   const selection = selectPipeline(recipe.modifiers, options.pipeline);
   if (selection.warning) loggers.warning(selection.warning);
+  const stale = staleStaticScalesWarning(recipe);
+  if (stale) loggers.warning(stale);
   if (selection.pipeline.needsData && options.dataset === undefined) {
     const needy = [...new Set(recipe.modifiers.filter((m) => m.requiresCalibrationData).map((m) => m.type))];
     throw new Error(`oneshot: the "${selection.pipeline.name}" pipeline needs calibration data${needy.length ? ` (for ${needy.join(', ')})` : ''}; pass \`dataset\``);

@@ -218,6 +218,19 @@ describe('oneshot selection and failures', () => {
     }
   });
 
+  it('warns when static activation scales would be observed in the same pass as smoothing', async () => {
+    const hw = await hardware();
+    const warningsFor = async (scheme: string): Promise<string[]> => {
+      const warnings: string[] = [];
+      const loggers = new LoggerManager([{ write: (r) => void (r.type === 'message' && r.level === 'warning' && warnings.push(r.message)) }]);
+      const recipe = { SmoothQuantModifier: { smoothing_strength: 0.5 }, QuantizationModifier: { scheme, targets: ['Linear'] } };
+      await expect(oneshot({ model: fakeLlama(), recipe, hardware: hw, loggers })).rejects.toThrow(/needs calibration data/);
+      return warnings;
+    };
+    expect((await warningsFor('FP8')).join('\n')).toMatch(/QuantizationModifier calibrates static input scales in the same pass as SmoothQuantModifier/);
+    expect((await warningsFor('W8A8')).join('\n')).not.toMatch(/static input scales/);
+  });
+
   it('a failing modifier: oneshot rejects, initialized modifiers are finalized, the active session is restored', async () => {
     const hw = await hardware();
     const before = activeSession();
