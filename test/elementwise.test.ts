@@ -3,18 +3,10 @@ import { useHardware, inErrorScope } from './helpers/gpu.js';
 import { rng, freshSeed } from './helpers/random.js';
 import { Tensor } from '../src/gpu/tensor.js';
 import { castToF32, fillWords } from '../src/gpu/kernels/elementwise.js';
+import { f16BitsToNumber } from '../src/quantization/numerics.js';
 
 const hardware = useHardware();
 
-/** float64 reference for IEEE half -> number. */
-function halfToNumber(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 31) return m ? NaN : s * Infinity;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
-}
 
 function randomHalves(n: number, seed: number): Uint16Array {
   const r = rng(seed);
@@ -38,7 +30,7 @@ describe('castToF32', () => {
         const out = castToF32(hw, t);
         const got = await out.readF32();
         for (let i = 0; i < n; i++) {
-          if (got[i] !== halfToNumber(h[i])) throw new Error(`seed ${seed}: element ${i} half 0x${h[i].toString(16)} -> ${got[i]}, want ${halfToNumber(h[i])}`);
+          if (got[i] !== f16BitsToNumber(h[i])) throw new Error(`seed ${seed}: element ${i} half 0x${h[i].toString(16)} -> ${got[i]}, want ${f16BitsToNumber(h[i])}`);
         }
         t.dispose();
         out.dispose();
@@ -72,7 +64,7 @@ describe('castToF32', () => {
       const out = castToF32(hw, t);
       expect(out.chunks.length).toBe(1);
       const got = await out.readF32();
-      for (let i = 0; i < h.length; i++) expect(got[i]).toBe(halfToNumber(h[i]));
+      for (let i = 0; i < h.length; i++) expect(got[i]).toBe(f16BitsToNumber(h[i]));
     });
   });
 

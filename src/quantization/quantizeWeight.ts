@@ -91,8 +91,8 @@ const NO_SUBGROUPS: SubgroupSupport = { subgroups: false, subgroupMinSize: 0, so
 /** Smallest weight (elements) a CPU adapter quantizes on the lanes path unless a test forces it. */
 const SOFTWARE_LANES_MIN_ELEMENTS = 1 << 22;
 
-/** GPU-resident result of {@link quantizeWeightGpu}. */
-export interface GpuQuantizedWeight {
+/** What a weight is quantized as: its plan's choices, which its GPU result carries on. */
+export interface QuantizedWeightShape {
   readonly name: string;
   readonly args: QuantizationArgs;
   readonly dtype: ComputeDtype;
@@ -102,6 +102,10 @@ export interface GpuQuantizedWeight {
   /** Field width in the packed stream and u32 words per (padded) row. */
   readonly bits: number;
   readonly rowWords: number;
+}
+
+/** GPU-resident result of {@link quantizeWeightGpu}. */
+export interface GpuQuantizedWeight extends QuantizedWeightShape {
   /** `[rows, rowWords]` u32: each row's codes as a dense little-endian bit stream. */
   readonly packed: Tensor;
   /** Zero points packed down the output dimension `[ceil(O·b/32), groups]` (int32 layout, asymmetric group/channel). */
@@ -227,15 +231,7 @@ export function observeGlobalStats(hw: Hardware, weights: readonly Tensor[]): GP
 }
 
 /** Everything about quantizing one weight shape that does not depend on GPU buffers. */
-export interface QuantizePlan {
-  readonly name: string;
-  readonly args: QuantizationArgs;
-  readonly dtype: ComputeDtype;
-  readonly geometry: GroupGeometry;
-  readonly path: QuantizePath;
-  readonly layout: CodeLayout;
-  readonly bits: number;
-  readonly rowWords: number;
+export interface QuantizePlan extends QuantizedWeightShape {
   /** The fused quantize entry point and, for the mse observer, the search that runs before it. */
   readonly entry: QuantizeEntry;
   readonly searchEntry: QuantizeEntry | null;

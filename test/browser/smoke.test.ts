@@ -11,20 +11,12 @@ import type { Browser, Page } from 'playwright-core';
 import { rng, freshSeed } from '../helpers/random.js';
 import { HAVE_CHROMIUM, SKIP_REASON, buildPage, serve, launchChromium, recordPageLog, type StaticServer } from './harness.js';
 import type { CastResult } from './page/main.js';
+import { f16BitsToNumber } from '../../src/quantization/numerics.js';
 
 const PAGE_DIR = fileURLToPath(new URL('./page/', import.meta.url));
 
 if (!HAVE_CHROMIUM) console.warn(`browser smoke test skipped: ${SKIP_REASON}`);
 
-/** float64 reference for an IEEE half. */
-function halfToNumber(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 31) return m ? NaN : s * Infinity;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
-}
 
 /** Random finite halves over the whole range, subnormals and signed zeros included. */
 function randomHalves(n: number, seed: number): number[] {
@@ -89,7 +81,7 @@ describe('browser (headless Chromium, SwiftShader)', () => {
     const got = new Float32Array(Uint32Array.from(res.bits).buffer);
     const bad: string[] = [];
     for (let i = 0; i < n; i++) {
-      const want = halfToNumber(halves[i]);
+      const want = f16BitsToNumber(halves[i]);
       if (!Object.is(got[i], want)) bad.push(`[${i}] 0x${halves[i].toString(16)} -> ${got[i]}, want ${want}`);
     }
     expect(bad, `seed ${seed}: ${bad.length} of ${n} wrong, first: ${bad.slice(0, 5).join('; ')}`).toEqual([]);

@@ -1,5 +1,6 @@
 import type { Hardware } from '../../gpu/hardware.js';
 import type { BufferSlice } from '../../gpu/kernel.js';
+import type { FakeQuantUniforms } from '../fakeQuantUniforms.js';
 
 /** Workgroup size of the quantize kernels. */
 export const QUANTIZE_WG = 256;
@@ -11,7 +12,7 @@ export type QuantizeEntry = 'quantizeLanes' | 'quantizeGroups' | 'quantizeSegmen
  * Uniforms that stay the same for every dispatch over one weight (see the
  * Params comment in shaders/quantize.wgsl for each field's meaning).
  */
-export interface QuantizeConstants {
+export interface QuantizeConstants extends FakeQuantUniforms {
   cols: number;
   groupRows: number;
   groupCols: number;
@@ -20,15 +21,6 @@ export interface QuantizeConstants {
   tpg: number;
   segsPerRow: number;
   rowWords: number;
-  qmin: number;
-  qmax: number;
-  halfRange: number;
-  fullRange: number;
-  invHalfRange: number;
-  invFullRange: number;
-  mxOffset: number;
-  eps: number;
-  epsSearch: number;
   mseSteps: number;
   msePatience: number;
   mseNorm: number;
