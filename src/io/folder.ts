@@ -123,7 +123,8 @@ export class MemoryFolder implements FolderSource, OutputFolder {
  * lazily through {@link BlobSource}.
  */
 export class BlobFolder implements FolderSource {
-  private readonly byName = new Map<string, Blob>();
+  /** The files by base name (subclasses that write add to it). */
+  protected readonly byName = new Map<string, Blob>();
 
   constructor(files: Iterable<Blob & { readonly name: string }>, readonly name = 'files') {
     for (const f of files) this.byName.set(f.name.split('/').pop() as string, f);

@@ -5,12 +5,13 @@
  * complete. It is also a FolderSource, so the compressed model can be opened
  * again for evaluation without saving it first.
  */
-import { BlobSource, CheckpointError, checkFileName, type ByteSink, type ByteSource, type FolderSource, type OutputFolder } from '../../src/index.js';
+import { BlobFolder, checkFileName, type ByteSink, type OutputFolder } from '../../src/index.js';
 
-export class BlobOutputFolder implements OutputFolder, FolderSource {
-  private readonly byName = new Map<string, Blob>();
-
-  constructor(readonly name: string) {}
+/** Reads go through {@link BlobFolder}; this adds the writing side. */
+export class BlobOutputFolder extends BlobFolder implements OutputFolder {
+  constructor(name: string) {
+    super([], name);
+  }
 
   async createFile(file: string): Promise<ByteSink> {
     checkFileName(this.name, file);
@@ -31,20 +32,6 @@ export class BlobOutputFolder implements OutputFolder, FolderSource {
         parts.length = 0;
       },
     };
-  }
-
-  async list(): Promise<string[]> {
-    return [...this.byName.keys()].sort();
-  }
-
-  async exists(file: string): Promise<boolean> {
-    return this.byName.has(file);
-  }
-
-  async open(file: string): Promise<ByteSource> {
-    const blob = this.byName.get(file);
-    if (!blob) throw new CheckpointError(`${this.name}/${file}`, 'file not found');
-    return new BlobSource(blob, `${this.name}/${file}`);
   }
 
   /** The finished files, by name. */
