@@ -11,15 +11,10 @@ import { createCholeskyWorkspace, inverseUpperFactor } from './kernels/cholesky.
 import { createLoopWorkspace, permuteColumns, pruneLoop } from './kernels/gptq.js';
 import { blockMask, createBlockMaskWorkspace, disposeBlockMaskWorkspace, factorDiagonal, zeroMask } from './kernels/prune.js';
 import { paddedSize } from './kernels/square.js';
+import type { SparseGptReferenceOptions } from './reference/sparsegpt.js';
 
-export interface SparseGptLayerOptions {
-  sparsity: number;
-  /** N:M; pruneN = 0 (mask_structure "0:0") is unstructured. */
-  pruneN: number;
-  pruneM: number;
-  blockSize: number;
-  dampFrac: number;
-  preserveSparsityMask: boolean;
+/** The float64 reference's settings, plus how large the GPU may make one buffer chunk. */
+export interface SparseGptLayerOptions extends SparseGptReferenceOptions {
   maxChunkBytes?: number;
 }
 

@@ -10,7 +10,7 @@ import { inverseHessianUpper } from './linalg.js';
 
 export interface SparseGptReferenceOptions {
   sparsity: number;
-  /** N:M (prune N of every M); [0, 0] = unstructured. */
+  /** N:M (prune N of every M); pruneN = 0 (mask_structure "0:0") is unstructured. */
   pruneN: number;
   pruneM: number;
   blockSize: number;
