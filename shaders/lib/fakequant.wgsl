@@ -153,9 +153,16 @@ fn codeOf(t0: f32, gp: GroupParams) -> QOut {
   t = clamp(t, p.qmin, p.qmax);
   if (QTYPE == 0u) {
     let q = round(t);
-    let qi = i32(q);
+    // The field is read from the mantissa of q + 2^23 + bias (exact: an
+    // integer below 2^24) instead of through i32(q): a CPU adapter expands
+    // WGSL's saturating float-to-int conversion into a sequence that cost
+    // more than the rest of the quantizer together.
     var field: u32;
-    if (PACK_MODE == 0u) { field = u32(qi + (1i << (BITS - 1u))); } else { field = u32(qi) & 0xffu; }
+    if (PACK_MODE == 0u) {
+      field = bitcast<u32>(q + f32(0x800000u + (1u << (BITS - 1u)))) & ((1u << BITS) - 1u);
+    } else {
+      field = bitcast<u32>(q + 8388864.0) & 0xffu;
+    }
     return QOut(field, q - gp.zp);
   }
   if (QTYPE == 1u) {
