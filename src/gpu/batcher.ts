@@ -16,6 +16,8 @@ export interface DispatchRecord {
   bindGroup: (uniform: GPUBufferBinding | undefined) => GPUBindGroup;
   uniformData?: ArrayBuffer;
   workgroups: WorkgroupGrid;
+  /** Workgroup counts read on the GPU (three u32 at `offset`) instead of `workgroups`. */
+  indirect?: { buffer: GPUBuffer; offset: number };
 }
 
 /**
@@ -182,7 +184,8 @@ export class CommandBatcher {
     // measured 3-4x slower per dispatch on lavapipe; slices are static and
     // the kernel caches bind groups per (buffers, slot) instead.
     pass.setBindGroup(0, rec.bindGroup(uniformBuf ? { buffer: uniformBuf, offset: uniformOffset, size: uniformSize } : undefined));
-    pass.dispatchWorkgroups(rec.workgroups[0], rec.workgroups[1], rec.workgroups[2]);
+    if (rec.indirect) pass.dispatchWorkgroupsIndirect(rec.indirect.buffer, rec.indirect.offset);
+    else pass.dispatchWorkgroups(rec.workgroups[0], rec.workgroups[1], rec.workgroups[2]);
     this.count++;
     this.dispatches++;
     if (this.count >= this.options.flushEvery) this.flush();

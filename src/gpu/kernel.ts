@@ -33,6 +33,11 @@ export interface DispatchArgs {
   uniforms?: Readonly<Record<string, UniformValue>>;
   /** Workgroup count: a number is folded into a grid that fits the per-dimension limit. */
   workgroups: number | WorkgroupGrid;
+  /**
+   * Take the workgroup counts from a GPU buffer (three u32 at `offset`, usage
+   * INDIRECT) written by earlier work; `workgroups` is then ignored.
+   */
+  indirect?: { buffer: GPUBuffer; offset?: number };
 }
 
 interface UniformMember {
@@ -210,10 +215,11 @@ export class Kernel {
     if (this.uniformName && !args.uniforms) throw new Error(`${this.name}: uniforms required (${this.uniformMemberNames.join(', ')})`);
     const uniformData = this.uniformName ? this.packUniforms(args.uniforms ?? {}) : undefined;
     const workgroups = typeof args.workgroups === 'number' ? foldWorkgroups(args.workgroups, this.maxPerDim) : args.workgroups;
-    if (workgroups[0] * workgroups[1] * workgroups[2] === 0) return;
+    if (!args.indirect && workgroups[0] * workgroups[1] * workgroups[2] === 0) return;
     batcher.dispatch({
       pipeline: this.pipeline,
       workgroups,
+      indirect: args.indirect ? { buffer: args.indirect.buffer, offset: args.indirect.offset ?? 0 } : undefined,
       uniformData,
       bindGroup: (uniform) => this.bindGroupFor(slices, uniform),
     });
