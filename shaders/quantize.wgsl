@@ -14,11 +14,12 @@
 // devices may flush subnormals, so:
 //   - per-group divisions and the scale products use exact integer arithmetic
 //     (divRN, mulRN, addPos);
-//   - per element, x / scale is first computed with the hardware division; the
-//     code is accepted when q·(1 ± 3 ulp) give the same code, otherwise the
-//     quotient is recomputed exactly. Codes are step functions of the quotient,
-//     so this equals rounding the exact quotient (compressed-tensors.md §8:
-//     every group's maximum sits on a ±7.5 tie).
+//   - per element, x / scale is first computed with the hardware division or
+//     reciprocal; the code is accepted when no rounding step lies within the
+//     quotient's error bound, otherwise the quotient is recomputed exactly.
+//     Codes are step functions of the quotient, so this equals rounding the
+//     exact quotient (compressed-tensors.md §8: every group's maximum sits on
+//     a ±7.5 tie, which the lanes kernel decides in integers per lane).
 // These numerics live in shaders/lib/ (fakequant, floatbits, minifloat),
 // shared with the activation quantizer (shaders/actquant.wgsl).
 // Group min/max are kept as order-preserving u32 keys (see orderedKey);
@@ -28,7 +29,8 @@
 // Entry points:
 //   quantizeLanes    - groups of one row, a power of two wide (group_size 32,
 //                      64, 128…): a cluster of subgroup lanes per group, no
-//                      barriers (subgroup variant only; see its comment).
+//                      barriers (subgroup variant only; see its comment);
+//                      quantizeLanesFixup redoes the lanes it lists exactly.
 //   quantizeGroups   - groups of whole segments (group_size % 32 == 0,
 //                      channel, block): the workgroup observes each group,
 //                      computes its qparams and quantizes it in one dispatch.
@@ -105,6 +107,9 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> fake: array<f32>;
 @group(0) @binding(5) var<storage, read> aux: array<u32>;
 @group(0) @binding(6) var<storage, read_write> masks: array<atomic<u32>>;
+// quantizeLanes' fixup list read back by quantizeLanesFixup, which also takes
+// its workgroup counts from it (an indirect dispatch reads it: read-only here).
+@group(0) @binding(7) var<storage, read> fixList: array<u32>;
 
 override WG: u32 = 256u;
 
@@ -461,11 +466,14 @@ fn quantizeSegments(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
 // when the cluster is the whole subgroup), so the kernel has no
 // barrier and no workgroup memory: a CPU adapter runs a subgroup as one
 // SIMD vector and would otherwise switch coroutines at every barrier. Each
-// lane computes its group's qparams itself (the cluster agrees), the code of
-// each element comes from the hardware quotient, and the few elements whose
-// quotient lies too close to a rounding step for that (quantizeTry) are
-// redone with the exact division under a subgroup-uniform branch, which a
-// SIMD adapter skips when no lane of the subgroup needs it.
+// lane computes its group's qparams itself (the cluster agrees) and the code
+// of each element comes from the hardware quotient. A lane holding an
+// element whose quotient lies too close to a rounding step for that (rare:
+// each symmetric group's −max|x| tie is decided per lane beforehand) is
+// listed, and quantizeLanesFixup redoes the listed lanes with the exact
+// division in an indirect dispatch of just that many workgroups. (A CPU
+// adapter executes both sides of every branch, taken or not, so an exact
+// path inside this kernel would cost every lane.)
 //
 // Clusters need subgroup lanes that are consecutive invocations aligned to
 // the subgroup size, which every known implementation does but WGSL does not
@@ -475,29 +483,88 @@ fn quantizeSegments(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
 override EPT: u32 = 8u;   // elements per lane: a power of two, EPT · BITS a multiple of 32
 const EPT_MAX: u32 = 32u;
 
+// Codes that matter lie within 2^BITS of zero (|q| ≤ |t| + |zp|). There the
+// quotient q = x · (hardware 1/sEff) is within 3 ulp of RN(x / sEff), 5 with
+// the test jitter, and t = q + zp adds one ulp: all below 2^(BITS−20), so a
+// margin of 2^(BITS−19) (2^−15 for int4, 2^−11 for int8) decides safely.
+const INT_MARGIN_LOG2: i32 = -19;
+
+// The per-lane tie shortcut (symmetricTieQuotient) holds where the scale is
+// exactly RN(max|x| / halfRange): symmetric, f32, no global or MX scale, no
+// reciprocal division, no mse shrink, and two bits or more.
+// quantizeLanes' int path with codes packed by halves (see there).
+override INT_HALVES: bool = TDT == 0u && QTYPE == 0u && !WRITE_FAKE && (16u % BITS) == 0u;
+
+override TIE_FAST: bool = SYMMETRIC && !MSE && TDT == 0u && QTYPE == 0u && DTYPE == 0u && SCALE_KIND == 0u && !RECIPROCAL_DIV && BITS >= 2u;
+
+// RN(−a / s) for a group's max|x| (bits `amax`) and its scale s = RN(a / H),
+// H = halfRange = (2^BITS − 1) / 2, decided in integers: a / s = H + r / s
+// with r = a − H·s exactly representable (the remainder of a correctly
+// rounded division), so RN(a / s) = H exactly when |r| ≤ s · ulp(H) / 2 (H's
+// significand is even), else the next float below (r < 0) or above. Returns
+// the code that quotient rounds to (qmin or qmin + 1), as an exact quotient
+// the caller substitutes; 0 when a is too small for the argument (the
+// element then takes the exact-division path).
+fn symmetricTieQuotient(amax: u32, s: f32) -> f32 {
+  let sb = bitcast<u32>(s);
+  if (amax < 0x0d800000u || amax >= 0x7f000000u || sb < 0x00800000u) { return 0.0; }
+  let A = (amax & 0x7fffffu) | 0x800000u;
+  let S = (sb & 0x7fffffu) | 0x800000u;
+  // 2·a / s = 2·A / S · 2^d with d ≥ 0 (a / s ≈ H ≥ 1.5); M = 2H.
+  let d = (amax >> 23u) - (sb >> 23u);
+  let M = (1u << BITS) - 1u;
+  // 2r / 2^es = 2A·2^d − M·S, small: exact modulo 2^32.
+  let D = bitcast<i32>((A << (d + 1u)) - M * S);
+  // |r| ≤ s · 2^(BITS−26)  ⇔  |D| · 2^(25−BITS) ≤ S.
+  let onTie = u32(abs(D)) << (25u - BITS) <= S;
+  return select(p.qmin + 1.0, p.qmin, onTie || D > 0);
+}
+
 struct QTry {
   field: u32,
   value: f32,
-  exact: bool,   // false: the quotient is too close to a step, redo it with divRN
+  exact: bool,   // false: the quotient is too close to a step, redo it exactly
 }
 
 // quantizeValue's hardware-quotient path alone, branch-free (see there for
 // the margins): a SIMD adapter runs both sides of every per-element branch.
-fn quantizeTry(xb: u32, gp: GroupParams) -> QTry {
+fn quantizeTry(xb: u32, q0: u32, gp: GroupParams, intLimit: f32) -> QTry {
   let xa = xb & 0x7fffffffu;
-  var qb = bitcast<u32>(bitcast<f32>(xb) * gp.rcp);
-  if (DIV_JITTER) { qb = u32(i32(qb) + i32((xb * 2654435761u) >> 29u) % 5i - 2i); }
+  var qb = q0;
+  if (DIV_JITTER && xa != 0u) { qb = u32(i32(qb) + i32((xb * 2654435761u) >> 29u) % 5i - 2i); }
+  if (TDT == 0u && QTYPE == 0u) {
+    // Int codes: the fewest operations per element, since this loop is what
+    // a CPU adapter spends its time on. sEff > 0 whenever `fast`, so q keeps
+    // x's sign and a huge or tiny |q| is clamped or rounded to the zero point
+    // like the exact quotient; only the sign of a zero dequantized value can
+    // differ (subnormal x flushed), which matters when it is written.
+    let q = bitcast<f32>(qb);
+    var t = q;
+    if (!SYMMETRIC) { t = t + gp.zp; }
+    if (WRITE_FAKE) { t = bitcast<f32>(select(bitcast<u32>(t), 0u, (bitcast<u32>(t) & 0x7fffffffu) == 0u)); }
+    // A symmetric scale is max|x| / ((qmax − qmin) / 2), so q ≥ qmin − ½
+    // (within a few ulp) and only the upper clamp can act (not after an mse shrink).
+    if (SYMMETRIC && !MSE) { t = min(t, p.qmax); } else { t = clamp(t, p.qmin, p.qmax); }
+    let r = round(t);
+    var field: u32;
+    if (PACK_MODE == 0u) {
+      field = bitcast<u32>(r + f32(0x800000u + (1u << (BITS - 1u)))) & ((1u << BITS) - 1u);
+    } else {
+      field = bitcast<u32>(r + 8388864.0) & 0xffu;
+    }
+    var ok = abs(t - r) < intLimit;
+    if (WRITE_FAKE) { ok = ok && (xa >= 0x00800000u || xa == 0u); }
+    var value = r;
+    if (!SYMMETRIC) { value = r - gp.zp; }
+    return QTry(field, value, ok);
+  }
   let qa = qb & 0x7fffffffu;
   // A zero keeps its sign, as x / scale does.
   let qz = select(qb, (xb ^ bitcast<u32>(gp.sEff)) & 0x80000000u, xa == 0u);
   let q = bitcast<f32>(qz);
   var ok = gp.fast == 1u && xa >= 0x00800000u && qa >= 0x0d000000u && qa < 0x7f000000u;
   var c: QOut;
-  if (TDT == 0u && QTYPE == 0u) {
-    c = codeOf(q, gp);
-    let t = q + gp.zp;
-    ok = ok && (abs(t) >= 512.0 || abs(t - round(t)) < 0.5 - 4.8828125e-4);
-  } else if (TDT == 0u && QTYPE == 1u) {
+  if (TDT == 0u && QTYPE == 1u) {
     c = codeOf(q, gp);
     let ta = bitcast<u32>(clamp(q, p.qmin, p.qmax)) & 0x7fffffffu;
     let r = ta & 0xfffffu;
@@ -533,18 +600,18 @@ fn keysFromMemory(start: u32, n: u32) -> vec2<u32> {
   return vec2<u32>(mn, mx);
 }
 
-// Σ(x − Q(x))² and Σx² of `n` elements from element `start`, as quantizeLanes sums them.
-fn errorsFromMemory(start: u32, n: u32, gp: GroupParams) -> vec2<f32> {
+// Σ(x − Q(x))² and Σx² of `n` elements from element `start`, as quantizeLanes
+// sums them (from the hardware quotient: these sums need no exact codes).
+fn errorsFromMemory(start: u32, n: u32, gp: GroupParams, rcp: f32) -> vec2<f32> {
   var e2 = 0.0;
   var x2 = 0.0;
   for (var i = 0u; i < n; i = i + 1u) {
     let b = weightWord(start + i);
-    let q = quantizeValue(b, gp);
     let x = bitcast<f32>(b);
-    var d = q.value * gp.sEff;
-    if (WRITE_FAKE) { d = dequantValue(q, gp); }
-    e2 = e2 + (x - d) * (x - d);
-    x2 = x2 + x * x;
+    let t = quantizeTry(b, bitcast<u32>(x * rcp), gp, -1.0);
+    let d = laneDequant(QOut(t.field, t.value), gp);
+    e2 = fma(x - d, x - d, e2);
+    x2 = fma(x, x, x2);
   }
   return vec2<f32>(e2, x2);
 }
@@ -555,10 +622,7 @@ fn laneDequant(q: QOut, gp: GroupParams) -> f32 {
   return q.value * gp.sEff;
 }
 
-// The exact-division loop exits on subgroupAny, so the whole subgroup leaves
-// it together: its subgroup calls are subgroup-uniform, which the (workgroup-
-// scope) uniformity analysis cannot see.
-@compute @workgroup_size(WG) @diagnostic(off, subgroup_uniformity)
+@compute @workgroup_size(WG)
 fn quantizeLanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                  @builtin(local_invocation_index) li: u32
 #if SUBGROUPS
@@ -589,15 +653,25 @@ fn quantizeLanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
 #else
     for (var k = 0u; k < EPT; k = k + 1u) { v[k] = w[inBase + k]; }
 #endif
-    for (var k = 0u; k < EPT; k = k + 1u) {
-      let key = orderedKey(v[k]);
-      mn = min(mn, key);
-      mx = max(mx, key);
+    if (SYMMETRIC && !MSE) {
+      // A symmetric scale needs only max |x|: the keys of ±max|x| stand in
+      // for the group's min/max (the same scale, and NaN/Inf still show).
+      var a = 0u;
+      for (var k = 0u; k < EPT; k = k + 1u) { a = max(a, v[k] & 0x7fffffffu); }
+      mn = ~(a | 0x80000000u);
+      mx = a | 0x80000000u;
+    } else {
+      for (var k = 0u; k < EPT; k = k + 1u) {
+        let key = orderedKey(v[k]);
+        mn = min(mn, key);
+        mx = max(mx, key);
+      }
     }
   }
   let base = li - sgLane;
   let whole = lpg == sgSize;
-  let clustered = subgroupAll(sgSize >= lpg && (base & (sgSize - 1u)) == 0u && base == subgroupBroadcastFirst(base));
+  let firstBase = subgroupBroadcastFirst(base);
+  let clustered = subgroupAll(sgSize >= lpg && (base & (sgSize - 1u)) == 0u && base == firstBase);
   if (whole) {
     mn = subgroupMin(mn);
     mx = subgroupMax(mx);
@@ -624,12 +698,77 @@ fn quantizeLanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     writeParams(g, gp, mn, mx);
     if (SCALE_KIND == 1u && g == 0u) { qp[p.gsOffset] = bitcast<u32>(gs); }
   }
+  // Int codes with an f32 quotient: x · (hardware 1/sEff) per element; the
+  // margin (intLimit) covers its 2.5 ulp, the exact RN(1/sEff) is not needed.
+  let intFast = TDT == 0u && QTYPE == 0u;
+  var rcp = gp.rcp;
+  var intLimit = -1.0;
+  if (intFast) {
+    rcp = select(0.0, 1.0 / gp.sEff, gp.fast == 1u);
+    intLimit = select(-1.0, 0.5 - ldexp(1.0, i32(BITS) + INT_MARGIN_LOG2), gp.fast == 1u);
+  }
+  // A symmetric group's −max|x| divides to within an ulp of qmin − ½ (−7.5
+  // for int4, §8) in almost every group, too close for the hardware
+  // quotient; its code is decided once per lane (symmetricTieQuotient), so
+  // the exact-division loop below only runs for the rare quotient that falls
+  // near a step by chance. (+max|x| lands on qmax + ½, which the clamp
+  // decides either way.)
+  var tieBits = 0xffffffffu;
+  var tieQ = 0.0;
+  if (TIE_FAST) {
+    let amax = fromKey(mx);
+    tieQ = symmetricTieQuotient(amax, gp.sEff);
+    if (tieQ != 0.0) { tieBits = amax | 0x80000000u; }
+  }
   var words: array<u32, 8>;
   var e2 = 0.0;
   var x2 = 0.0;
-  var redo = 0u;
+  var bad = false;
+  if (INT_HALVES) {
+    // Int codes of a width dividing 16, without the fake output: the same
+    // codes as quantizeTry with about half the operations per element, which
+    // is what a CPU adapter's time goes to. Per element: quotient, clamp,
+    // round, distance to the nearest step (kept as a maximum: one compare per
+    // lane), error terms by fma; the codes of 16 / BITS elements are summed
+    // in f32 as Σ r·2^(BITS·i) (exact below 2^16) and become a half word
+    // through the mantissa of half + 2^23 + the offset of every field.
+    let per = 16u / BITS;
+    let halfBias = 8388608.0 + f32((1u << (BITS - 1u)) * (0xffffu / ((1u << BITS) - 1u)));
+    var worst = 0.0;
+    var half = 0.0;
+    for (var k = 0u; k < EPT; k = k + 1u) {
+      let x = bitcast<f32>(v[k]);
+      var qb = bitcast<u32>(x * rcp);
+      // (The test jitter leaves zeros alone: 0 / s is exact on any device.)
+      if (DIV_JITTER && (v[k] & 0x7fffffffu) != 0u) { qb = u32(i32(qb) + i32((v[k] * 2654435761u) >> 29u) % 5i - 2i); }
+      var q = bitcast<f32>(qb);
+      if (TIE_FAST) { q = select(q, tieQ, v[k] == tieBits); }
+      var t = q;
+      if (!SYMMETRIC) { t = t + gp.zp; }
+      if (SYMMETRIC && !MSE) { t = min(t, p.qmax); } else { t = clamp(t, p.qmin, p.qmax); }
+      let r = round(t);
+      worst = max(worst, abs(t - r));
+      var value = r;
+      if (!SYMMETRIC) { value = r - gp.zp; }
+      let e = fma(-value, gp.sEff, x);
+      e2 = fma(e, e, e2);
+      x2 = fma(x, x, x2);
+      let c = k % per;
+      if (c == 0u) { half = r; } else { half = fma(r, f32(1u << (BITS * c)), half); }
+      if (c == per - 1u) {
+        var hw = bitcast<u32>(half + halfBias) & 0xffffu;
+        // Two's complement bytes: offset binary with each byte's top bit flipped.
+        if (PACK_MODE == 1u) { hw = hw ^ 0x8080u; }
+        let h = (k * BITS) >> 4u;
+        words[h >> 1u] = words[h >> 1u] | (hw << (16u * (h & 1u)));
+      }
+    }
+    bad = !(worst < intLimit);
+  } else {
   for (var k = 0u; k < EPT; k = k + 1u) {
-    let t = quantizeTry(v[k], gp);
+    var qb = bitcast<u32>(bitcast<f32>(v[k]) * rcp);
+    if (TIE_FAST) { qb = select(qb, bitcast<u32>(tieQ), v[k] == tieBits); }
+    let t = quantizeTry(v[k], qb, gp, intLimit);
     let bit = k * BITS;
     let s = bit & 31u;
     words[bit >> 5u] = words[bit >> 5u] | (t.field << s);
@@ -637,31 +776,19 @@ fn quantizeLanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     let x = bitcast<f32>(v[k]);
     let d = laneDequant(QOut(t.field, t.value), gp);
     if (WRITE_FAKE && live) { fake[inBase + k] = d; }
-    e2 = e2 + (x - d) * (x - d);
-    x2 = x2 + x * x;
-    redo = redo | select(1u << k, 0u, t.exact || !live);
+    e2 = fma(x - d, x - d, e2);
+    x2 = fma(x, x, x2);
+    bad = bad || !t.exact;
   }
-  // Rare: one exact division per lane and round, while any lane of the
-  // subgroup has one left (each group's extreme sits on a tie, §8).
-  loop {
-    if (!subgroupAny(redo != 0u)) { break; }
-    let kr = countTrailingZeros(redo);
-    var xb = 0u;
-    for (var k = 0u; k < EPT; k = k + 1u) { xb = select(xb, v[k], k == kr); }
-    let q = codeOf(divRN(bitcast<f32>(xb), gp.sEff), gp);
-    // The error sums keep the hardware code's term: the element sits on a
-    // rounding step, equally far from both codes. The fake output is exact.
-    if (WRITE_FAKE && redo != 0u) { fake[inBase + kr] = dequantValue(q, gp); }
-    let bit = kr * BITS;
-    let s = bit & 31u;
-    let mask = (1u << BITS) - 1u;
-    for (var j = 0u; j < EPT * BITS / 32u; j = j + 1u) {
-      var wj = words[j];
-      if (j == (bit >> 5u)) { wj = (wj & ~(mask << s)) | (q.field << s); }
-      if (s + BITS > 32u && j == (bit >> 5u) + 1u) { wj = (wj & ~(mask >> (32u - s))) | (q.field >> (32u - s)); }
-      words[j] = select(words[j], wj, redo != 0u);
-    }
-    redo = redo & (redo - 1u);
+  }
+  // Rare: a lane with a quotient too close to a rounding step is listed for
+  // quantizeLanesFixup. A CPU adapter executes every branch of a kernel,
+  // taken or not, so the exact redo lives in its own (indirect) dispatch
+  // sized by the lanes actually listed, instead of in this one.
+  if (live && bad) { listForFixup(u); }
+  if (u == 0u) {
+    atomicStore(&masks[1], 1u);
+    atomicStore(&masks[2], 1u);
   }
   if (live) {
     let nw = EPT * BITS / 32u;
@@ -678,7 +805,7 @@ fn quantizeLanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     }
   }
   if (live && !clustered && lead) {
-    let r = errorsFromMemory(groupStart, p.groupCols, gp);
+    let r = errorsFromMemory(groupStart, p.groupCols, gp, rcp);
     e2 = r.x;
     x2 = r.y;
   }
@@ -688,6 +815,51 @@ fn quantizeLanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     qp[p.errOffset + 2u * (u >> lpgShift) + 1u] = bitcast<u32>(x2);
   }
 #endif
+}
+
+// ---------------------------------------------------------------- lanes fixup
+
+// Layout of the fixup list (`masks` in quantizeLanes, `fixList` in the fixup):
+// [0..3) the indirect workgroup counts (x, 1, 1), [3] the number of listed
+// lanes, [4 + i] lane i. The host zeroes [0, 4) before quantizeLanes.
+const FIX_WG: u32 = 64u;
+const FIX_MAX_WORKGROUPS: u32 = 65535u;
+
+fn listForFixup(u: u32) {
+  let i = atomicAdd(&masks[3], 1u);
+  atomicStore(&masks[4u + i], u);
+  if (i % FIX_WG == 0u && i / FIX_WG < FIX_MAX_WORKGROUPS) { atomicAdd(&masks[0], 1u); }
+}
+
+// Re-quantizes listed lanes with the exact division for every element: the
+// group's min/max and qparams from memory (the same values quantizeLanes
+// computed), then codes, words and the fake-quantized output. The error
+// partials keep quantizeLanes' terms (those need no exact codes).
+@compute @workgroup_size(FIX_WG)
+fn quantizeLanesFixup(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let count = fixList[3];
+  let lpg = p.groupCols / EPT;
+  let lpgShift = countTrailingZeros(lpg);
+  let gs = globalScale();
+  for (var i = gid.x; i < count; i = i + nwg.x * FIX_WG) {
+    let u = fixList[4u + i];
+    let inBase = p.inRowBase * p.cols + u * EPT;
+    let groupStart = inBase - (u & (lpg - 1u)) * EPT;
+    let keys = keysFromMemory(groupStart, p.groupCols);
+    let gp = groupParamsFor(keys.x, keys.y, p.globalRowBase * p.nGroupCols + (u >> lpgShift), gs);
+    var words: array<u32, 8>;
+    for (var k = 0u; k < EPT; k = k + 1u) {
+      let q = quantizeValue(weightWord(inBase + k), gp);
+      if (WRITE_FAKE) { fake[inBase + k] = dequantValue(q, gp); }
+      let bit = k * BITS;
+      let s = bit & 31u;
+      words[bit >> 5u] = words[bit >> 5u] | (q.field << s);
+      if (s + BITS > 32u) { words[(bit >> 5u) + 1u] = words[(bit >> 5u) + 1u] | (q.field >> (32u - s)); }
+    }
+    let nw = EPT * BITS / 32u;
+    let outBase = p.outRowBase * p.rowWords + u * nw;
+    for (var j = 0u; j < nw; j = j + 1u) { packed[outBase + j] = words[j]; }
+  }
 }
 
 // ---------------------------------------------------------------- mse search

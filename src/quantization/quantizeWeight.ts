@@ -15,7 +15,7 @@ import type { ScaleDivision } from './reference.js';
 import { initStats, observeMinMax } from './kernels/observe.js';
 import { packColumns } from './kernels/pack.js';
 import { fillWords } from '../gpu/kernels/elementwise.js';
-import { QUANTIZE_WG, dispatchQuantize, workgroupsFor, type QuantizeConstants, type QuantizeEntry, type QuantizeOverrides, type QuantizeRange } from './kernels/quantize.js';
+import { FIXUP_LIST_USAGE, QUANTIZE_WG, dispatchQuantize, fixupListWords, workgroupsFor, type QuantizeConstants, type QuantizeEntry, type QuantizeOverrides, type QuantizeRange } from './kernels/quantize.js';
 
 /** A weight that cannot be quantized as asked (bad values, shape, or settings). */
 export class QuantizationError extends Error {
@@ -402,7 +402,12 @@ export function quantizeWeightGpu(hw: Hardware, weight: Tensor, args: Quantizati
     }
   }
   if (plan.path === 'stats') observeMinMax(hw, weight, g, auxT.buffer, c.statsOffset, options.subgroups);
-  const buffers = { qp: { buffer: qp.buffer }, aux: auxSlice };
+  let fixups: GPUBuffer | undefined;
+  if (plan.path === 'lanes') {
+    const mostUnits = Math.max(...rs.map((r) => workgroupsFor(plan.entry, c, o, r.rows).units));
+    fixups = hw.pool.acquire(fixupListWords(mostUnits) * 4, FIXUP_LIST_USAGE, `${name}.fixups`);
+  }
+  const buffers = { qp: { buffer: qp.buffer }, aux: auxSlice, fixups };
   if (plan.searchEntry) for (const r of rs) dispatchQuantize(hw, plan.searchEntry, c, o, r, buffers, 0, options.subgroups);
   let errAt = plan.errOffset;
   const subgroups = plan.path === 'lanes' ? true : options.subgroups;
@@ -425,6 +430,7 @@ export function quantizeWeightGpu(hw: Hardware, weight: Tensor, args: Quantizati
   }
   auxT.dispose();
   hw.pool.releaseAfterSubmit(dummy);
+  if (fixups) hw.pool.releaseAfterSubmit(fixups);
   let ownedFake = fake;
   return {
     name, args, dtype: plan.dtype, geometry: g, path: plan.path, layout: plan.layout, bits, rowWords: plan.rowWords, packed, packedZeroPoints, qp, fake,

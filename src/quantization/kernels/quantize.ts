@@ -84,7 +84,20 @@ export interface QuantizeBuffers {
   qp: BufferSlice;
   /** global stats, per-group stats, mse masks, shrink factors (u32 words). */
   aux: BufferSlice;
+  /**
+   * The lanes path's fixup list (usage STORAGE | INDIRECT | COPY_DST): 4 +
+   * the largest dispatch's units words, see {@link fixupListWords}.
+   */
+  fixups?: GPUBuffer;
 }
+
+/** Words of the fixup list quantizeLanes fills for `units` invocations (indirect counts, length, entries). */
+export function fixupListWords(units: number): number {
+  return 4 + units;
+}
+
+/** Usage of the fixup list: written by kernels, read as indirect dispatch counts, zeroed by the encoder. */
+export const FIXUP_LIST_USAGE = 0x0080 /* STORAGE */ | 0x0100 /* INDIRECT */ | 0x0008 /* COPY_DST */;
 
 /**
  * Invocation units and workgroups one dispatch of `entry` needs for `rows`
@@ -126,22 +139,33 @@ export function dispatchQuantize(
   const kernel = hw.kernels.get({ shader: 'quantize', entryPoint: entry, flags, constants: { WG: QUANTIZE_WG, ...overrideConstants(o) } });
   const { units, workgroups, partials } = workgroupsFor(entry, c, o, range.rows);
   const search = entry === 'mseGroups' || entry === 'mseSegments';
+  const lanes = entry === 'quantizeLanes';
   const bindings: Record<string, BufferSlice> = search
     ? { w: range.weight, masks: buffers.aux }
     : { w: range.weight, packed: range.packed, qp: buffers.qp, fake: range.fake, aux: buffers.aux };
-  kernel.run(hw.batcher, {
-    bindings,
-    uniforms: {
-      ...c,
-      rows: range.rows,
-      inRowBase: range.inRowBase,
-      outRowBase: range.outRowBase,
-      globalRowBase: range.globalRowBase,
-      nUnits: units,
-      nWorkgroups: workgroups,
-      errOffset,
-    },
-    workgroups,
-  });
+  if (lanes) {
+    if (!buffers.fixups) throw new Error('dispatchQuantize: quantizeLanes needs a fixup list');
+    bindings.masks = { buffer: buffers.fixups, size: fixupListWords(units) * 4 };
+    hw.batcher.clear(buffers.fixups, 0, 16);
+  }
+  const uniforms = {
+    ...c,
+    rows: range.rows,
+    inRowBase: range.inRowBase,
+    outRowBase: range.outRowBase,
+    globalRowBase: range.globalRowBase,
+    nUnits: units,
+    nWorkgroups: workgroups,
+    errOffset,
+  };
+  kernel.run(hw.batcher, { bindings, uniforms, workgroups });
+  if (lanes) {
+    // The lanes whose quotients fell too close to a rounding step, redone
+    // exactly; as many workgroups as quantizeLanes listed lanes for.
+    const fixup = hw.kernels.get({ shader: 'quantize', entryPoint: 'quantizeLanesFixup', flags, constants: overrideConstants(o) });
+    const { qp: _qp, masks, ...rest } = bindings;
+    const fixBindings = { ...rest, fixList: masks };
+    fixup.run(hw.batcher, { bindings: fixBindings, uniforms, workgroups: 0, indirect: { buffer: buffers.fixups!, offset: 0 } });
+  }
   return partials;
 }
