@@ -477,8 +477,8 @@ fn quantizeSegments(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
 //
 // Clusters need subgroup lanes that are consecutive invocations aligned to
 // the subgroup size, which every known implementation does but WGSL does not
-// promise: a subgroup that finds otherwise reads its groups from memory
-// instead (slow, same results).
+// promise: a subgroup that finds otherwise lists all its lanes for the fixup
+// pass, which recomputes everything from memory (slow, same results).
 
 override EPT: u32 = 8u;   // elements per lane: a power of two, EPT · BITS a multiple of 32
 const EPT_MAX: u32 = 32u;
@@ -496,6 +496,32 @@ const INT_MARGIN_LOG2: i32 = -19;
 override INT_HALVES: bool = TDT == 0u && QTYPE == 0u && !WRITE_FAKE && (16u % BITS) == 0u;
 
 override TIE_FAST: bool = SYMMETRIC && !MSE && TDT == 0u && QTYPE == 0u && DTYPE == 0u && SCALE_KIND == 0u && !RECIPROCAL_DIV && BITS >= 2u;
+
+// RN(a / H) for a group's max|x| a (bits `amax`), H = halfRange = M / 2 with
+// M = 2^BITS − 1: what qparamsFromMinMax computes with divRN, from the
+// hardware product s0 = a · RN(1/H) (within 2 ulp of a / H) corrected in
+// integers. With a = A·2^(ea−23), s0 = S0·2^(es−23) (24-bit significands),
+// a / H − s0 = D / M ulp(s0) where D = 2A·2^(ea−es) − M·S0 is a small integer
+// (computed modulo 2^32), so RN(a / H) is s0 moved by the nearest integer to
+// D / M ulps, a tie going to the even significand. Returns the scale's bits,
+// or 0 where this does not apply — a outside [2^−100, 2^100) (zero, tiny,
+// huge, Inf or NaN groups) or s0 at the edge of its binade, where the ulp
+// changes — and the caller hands the group to the exact path.
+fn symmetricScaleBits(amax: u32) -> u32 {
+  if (amax < 0x0d800000u || amax >= 0x71800000u) { return 0u; }
+  let sb0 = bitcast<u32>(bitcast<f32>(amax) * p.invHalfRange);
+  let A = (amax & 0x7fffffu) | 0x800000u;
+  let S0 = (sb0 & 0x7fffffu) | 0x800000u;
+  let d = (amax >> 23u) - (sb0 >> 23u);
+  let M = (1u << BITS) - 1u;
+  let D = bitcast<i32>((A << (d + 1u)) - M * S0);
+  if ((S0 == 0x800000u && D < 0) || (S0 >= 0xfffffeu && D > 0) || d > 8u) { return 0u; }
+  // n = round(|D| / M) ∈ {0, 1, 2}; 2|D| = M or 3M is a tie between n − 1 and n.
+  let a2 = u32(abs(D)) * 2u;
+  var n = select(select(2u, 1u, a2 < 3u * M), 0u, a2 < M);
+  if ((a2 == M || a2 == 3u * M) && ((sb0 + n - 1u) & 1u) == 0u) { n = n - 1u; }
+  return select(sb0 + n, sb0 - n, D < 0);
+}
 
 // RN(−a / s) for a group's max|x| (bits `amax`) and its scale s = RN(a / H),
 // H = halfRange = (2^BITS − 1) / 2, decided in integers: a / s = H + r / s
@@ -682,17 +708,22 @@ fn quantizeLanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     }
   }
   let laneInGroup = u & (lpg - 1u);
-  let groupStart = inBase - laneInGroup * EPT;
-  if (live && !clustered) {
-    let k2 = keysFromMemory(groupStart, p.groupCols);
-    mn = k2.x;
-    mx = k2.y;
-  }
+
   // Groups tile whole rows (cols is a multiple of groupCols), so the group
   // index is the element index over groupCols.
   let g = p.globalRowBase * p.nGroupCols + (u >> lpgShift);
   let gs = globalScale();
-  let gp = groupParamsFor(mn, mx, g, gs);
+  var gp: GroupParams;
+  if (TIE_FAST) {
+    // max|x| / halfRange without divRN (most of a lane's fixed cost on a CPU
+    // adapter); a group outside its range gets fast = 0, so all its lanes
+    // are listed and the fixup pass writes its qparams and codes.
+    let sb = symmetricScaleBits(fromKey(mx));
+    let sc = bitcast<f32>(sb);
+    gp = GroupParams(sc, sc, 0.0, 0.0, select(1u, 0u, sb == 0u));
+  } else {
+    gp = groupParamsFor(mn, mx, g, gs);
+  }
   let lead = live && laneInGroup == 0u;
   if (lead) {
     writeParams(g, gp, mn, mx);
@@ -765,30 +796,34 @@ fn quantizeLanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     }
     bad = !(worst < intLimit);
   } else {
-  for (var k = 0u; k < EPT; k = k + 1u) {
-    var qb = bitcast<u32>(bitcast<f32>(v[k]) * rcp);
-    if (TIE_FAST) { qb = select(qb, bitcast<u32>(tieQ), v[k] == tieBits); }
-    let t = quantizeTry(v[k], qb, gp, intLimit);
-    let bit = k * BITS;
-    let s = bit & 31u;
-    words[bit >> 5u] = words[bit >> 5u] | (t.field << s);
-    if (s + BITS > 32u) { words[(bit >> 5u) + 1u] = words[(bit >> 5u) + 1u] | (t.field >> (32u - s)); }
-    let x = bitcast<f32>(v[k]);
-    let d = laneDequant(QOut(t.field, t.value), gp);
-    if (WRITE_FAKE && live) { fake[inBase + k] = d; }
-    e2 = fma(x - d, x - d, e2);
-    x2 = fma(x, x, x2);
-    bad = bad || !t.exact;
-  }
+    for (var k = 0u; k < EPT; k = k + 1u) {
+      var qb = bitcast<u32>(bitcast<f32>(v[k]) * rcp);
+      if (TIE_FAST) { qb = select(qb, bitcast<u32>(tieQ), v[k] == tieBits); }
+      let t = quantizeTry(v[k], qb, gp, intLimit);
+      let bit = k * BITS;
+      let s = bit & 31u;
+      words[bit >> 5u] = words[bit >> 5u] | (t.field << s);
+      if (s + BITS > 32u) { words[(bit >> 5u) + 1u] = words[(bit >> 5u) + 1u] | (t.field >> (32u - s)); }
+      let x = bitcast<f32>(v[k]);
+      let d = laneDequant(QOut(t.field, t.value), gp);
+      if (WRITE_FAKE && live) { fake[inBase + k] = d; }
+      e2 = fma(x - d, x - d, e2);
+      x2 = fma(x, x, x2);
+      bad = bad || !t.exact;
+    }
   }
   // Rare: a lane with a quotient too close to a rounding step is listed for
   // quantizeLanesFixup. A CPU adapter executes every branch of a kernel,
   // taken or not, so the exact redo lives in its own (indirect) dispatch
   // sized by the lanes actually listed, instead of in this one.
-  if (live && bad) { listForFixup(u); }
-  if (u == 0u) {
-    atomicStore(&masks[1], 1u);
-    atomicStore(&masks[2], 1u);
+  // So is every lane of a subgroup whose lanes are not clustered as assumed.
+  // (Per-lane atomics measured faster on lavapipe than one per subgroup with
+  // subgroupExclusiveAdd.) The indirect x grows to cover entry i, capped at
+  // FIX_MAX_WORKGROUPS; the fixup kernel strides over the rest.
+  if (live && (bad || !clustered)) {
+    let i = atomicAdd(&masks[3], 1u);
+    atomicStore(&masks[4u + i], u);
+    atomicMax(&masks[0], min(i / FIX_WG + 1u, FIX_MAX_WORKGROUPS));
   }
   if (live) {
     let nw = EPT * BITS / 32u;
@@ -804,11 +839,7 @@ fn quantizeLanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
       x2 = x2 + subgroupShuffleXor(x2, m);
     }
   }
-  if (live && !clustered && lead) {
-    let r = errorsFromMemory(groupStart, p.groupCols, gp, rcp);
-    e2 = r.x;
-    x2 = r.y;
-  }
+
   // One error partial per group.
   if (lead) {
     qp[p.errOffset + 2u * (u >> lpgShift)] = bitcast<u32>(e2);
@@ -821,20 +852,14 @@ fn quantizeLanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
 
 // Layout of the fixup list (`masks` in quantizeLanes, `fixList` in the fixup):
 // [0..3) the indirect workgroup counts (x, 1, 1), [3] the number of listed
-// lanes, [4 + i] lane i. The host zeroes [0, 4) before quantizeLanes.
+// lanes, [4 + i] lane i. The host writes (0, 1, 1, 0) before quantizeLanes.
 const FIX_WG: u32 = 64u;
 const FIX_MAX_WORKGROUPS: u32 = 65535u;
 
-fn listForFixup(u: u32) {
-  let i = atomicAdd(&masks[3], 1u);
-  atomicStore(&masks[4u + i], u);
-  if (i % FIX_WG == 0u && i / FIX_WG < FIX_MAX_WORKGROUPS) { atomicAdd(&masks[0], 1u); }
-}
-
 // Re-quantizes listed lanes with the exact division for every element: the
-// group's min/max and qparams from memory (the same values quantizeLanes
-// computed), then codes, words and the fake-quantized output. The error
-// partials keep quantizeLanes' terms (those need no exact codes).
+// group's min/max and qparams from memory (the values quantizeLanes computed,
+// or could not), then codes, words and the fake-quantized output. Other
+// lanes' error terms stay quantizeLanes' (those need no exact codes).
 @compute @workgroup_size(FIX_WG)
 fn quantizeLanesFixup(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let count = fixList[3];
@@ -846,7 +871,16 @@ fn quantizeLanesFixup(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
     let inBase = p.inRowBase * p.cols + u * EPT;
     let groupStart = inBase - (u & (lpg - 1u)) * EPT;
     let keys = keysFromMemory(groupStart, p.groupCols);
-    let gp = groupParamsFor(keys.x, keys.y, p.globalRowBase * p.nGroupCols + (u >> lpgShift), gs);
+    let g = p.globalRowBase * p.nGroupCols + (u >> lpgShift);
+    let gp = groupParamsFor(keys.x, keys.y, g, gs);
+    if ((u & (lpg - 1u)) == 0u) {
+      // A group quantizeLanes could not scale lists all its lanes, the first
+      // among them: its qparams and error partial are written again here.
+      writeParams(g, gp, keys.x, keys.y);
+      let r = errorsFromMemory(groupStart, p.groupCols, gp, gp.rcp);
+      qp[p.errOffset + 2u * (u >> lpgShift)] = bitcast<u32>(r.x);
+      qp[p.errOffset + 2u * (u >> lpgShift) + 1u] = bitcast<u32>(r.y);
+    }
     var words: array<u32, 8>;
     for (var k = 0u; k < EPT; k = k + 1u) {
       let q = quantizeValue(weightWord(inBase + k), gp);

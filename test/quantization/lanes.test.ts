@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { useHardware, inErrorScope } from '../helpers/gpu.js';
-import { freshSeed } from '../helpers/random.js';
+import { freshSeed, rng } from '../helpers/random.js';
 import { makeQuantizationArgs, type QuantizationArgs } from '../../src/quantization/args.js';
 import { presetScheme } from '../../src/quantization/presets.js';
 import { laneElements, planQuantization, QuantizationError } from '../../src/quantization/quantizeWeight.js';
@@ -82,6 +82,49 @@ describe('quantizeLanes equals the float64 reference of compressed-tensors', () 
       await check('W4A16', presetScheme('W4A16').weights!, 6, 512, 'f32', 32, fake, true);
       await check('W8A16', presetScheme('W8A16').weights!, 4, 256, 'f32', 16, fake, true);
       await check('W4A16_ASYM', presetScheme('W4A16_ASYM').weights!, 5, 256, 'f32', 32, fake, true);
+    }
+  });
+
+  it('symmetric scales next to binade edges equal the exact division (integer scale shortcut)', async () => {
+    const hw = await hardware();
+    if (!hw.caps.subgroups) return;
+    const seed = freshSeed();
+    const r = rng(seed);
+    const bits = new Uint32Array(1);
+    const f = new Float32Array(bits.buffer);
+    /** The f32 whose bits are `b`. */
+    const fromBits = (b: number): number => { bits[0] = b >>> 0; return f[0]; };
+    for (const name of ['W4A16', 'W8A16'] as const) {
+      const args = presetScheme(name).weights!;
+      const half = (2 ** args.numBits - 1) / 2;
+      const rows = 192;
+      const cols = 128;
+      const w = new Float32Array(rows * cols);
+      for (let row = 0; row < rows; row++) {
+        // A target scale whose significand sits at or next to a binade edge
+        // (or anywhere, one row in four), times a power of two; max|x| is
+        // that scale times halfRange, moved by up to ±2 ulp.
+        // Every third row: max|x| / halfRange just below a power of two, where
+        // the next float down is half an ulp away.
+        const edges = [0x800000, 0x800001, 0x800002, 0xffffff, 0xfffffe, 0xfffffd];
+        const sig = row % 4 === 3 ? 0x800000 + Math.floor(r() * 0x800000) : edges[row % edges.length];
+        const exp = 100 + Math.floor(r() * 40);
+        let amax: number;
+        if (row % 3 === 0) {
+          amax = Math.fround(2 ** (exp - 127) * half * (1 - (0.2 + 0.6 * r()) * 2 ** -24));
+        } else {
+          f[0] = fromBits((exp << 23) | (sig & 0x7fffff)) * half;
+          amax = fromBits(bits[0] + Math.floor(r() * 5) - 2);
+        }
+        for (let c = 0; c < cols; c++) w[row * cols + c] = Math.fround((r() * 2 - 1) * amax);
+        w[row * cols + Math.floor(r() * cols)] = r() < 0.5 ? amax : -amax;
+        w[row * cols + Math.floor(r() * cols)] = -amax;
+      }
+      await inErrorScope(hw, async () => {
+        const { gpu, ref, raw } = await runBoth(hw, w, rows, cols, args, { laneElements: 32, fake: false });
+        expect(raw.path).toBe('lanes');
+        expectSame(`${name} binade edges seed ${seed}`, gpu, ref);
+      });
     }
   });
 

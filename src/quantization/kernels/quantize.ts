@@ -96,7 +96,21 @@ export function fixupListWords(units: number): number {
   return 4 + units;
 }
 
-/** Usage of the fixup list: written by kernels, read as indirect dispatch counts, zeroed by the encoder. */
+const headers = new WeakMap<GPUDevice, GPUBuffer>();
+
+/** A 16-byte buffer holding an empty fixup list's header (x = 0, y = 1, z = 1, count = 0), one per device. */
+function fixupHeader(device: GPUDevice): GPUBuffer {
+  let b = headers.get(device);
+  if (!b) {
+    b = device.createBuffer({ size: 16, usage: 0x0004 /* COPY_SRC */, mappedAtCreation: true, label: 'wgc-fixup-header' });
+    new Uint32Array(b.getMappedRange()).set([0, 1, 1, 0]);
+    b.unmap();
+    headers.set(device, b);
+  }
+  return b;
+}
+
+/** Usage of the fixup list: written by kernels, read as indirect dispatch counts, reset by a copy. */
 export const FIXUP_LIST_USAGE = 0x0080 /* STORAGE */ | 0x0100 /* INDIRECT */ | 0x0008 /* COPY_DST */;
 
 /**
@@ -146,7 +160,7 @@ export function dispatchQuantize(
   if (lanes) {
     if (!buffers.fixups) throw new Error('dispatchQuantize: quantizeLanes needs a fixup list');
     bindings.masks = { buffer: buffers.fixups, size: fixupListWords(units) * 4 };
-    hw.batcher.clear(buffers.fixups, 0, 16);
+    hw.batcher.copy(fixupHeader(hw.device), 0, buffers.fixups, 0, 16);
   }
   const uniforms = {
     ...c,
@@ -163,7 +177,7 @@ export function dispatchQuantize(
     // The lanes whose quotients fell too close to a rounding step, redone
     // exactly; as many workgroups as quantizeLanes listed lanes for.
     const fixup = hw.kernels.get({ shader: 'quantize', entryPoint: 'quantizeLanesFixup', flags, constants: overrideConstants(o) });
-    const { qp: _qp, masks, ...rest } = bindings;
+    const { masks, ...rest } = bindings;
     const fixBindings = { ...rest, fixList: masks };
     fixup.run(hw.batcher, { bindings: fixBindings, uniforms, workgroups: 0, indirect: { buffer: buffers.fixups!, offset: 0 } });
   }
