@@ -681,10 +681,10 @@ fn quantizeLanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
 #endif
     if (SYMMETRIC && !MSE) {
       // A symmetric scale needs only max |x|: the keys of ±max|x| stand in
-      // for the group's min/max (the same scale, and NaN/Inf still show).
+      // for the group's min/max (the same scale, and NaN/Inf still show);
+      // the min key follows from the max after the cluster reduction.
       var a = 0u;
       for (var k = 0u; k < EPT; k = k + 1u) { a = max(a, v[k] & 0x7fffffffu); }
-      mn = ~(a | 0x80000000u);
       mx = a | 0x80000000u;
     } else {
       for (var k = 0u; k < EPT; k = k + 1u) {
@@ -699,14 +699,16 @@ fn quantizeLanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   let firstBase = subgroupBroadcastFirst(base);
   let clustered = subgroupAll(sgSize >= lpg && (base & (sgSize - 1u)) == 0u && base == firstBase);
   if (whole) {
-    mn = subgroupMin(mn);
     mx = subgroupMax(mx);
+    if (!SYMMETRIC || MSE) { mn = subgroupMin(mn); }
   } else {
     for (var m = 1u; m < lpg; m = m << 1u) {
-      mn = min(mn, subgroupShuffleXor(mn, m));
       mx = max(mx, subgroupShuffleXor(mx, m));
+      if (!SYMMETRIC || MSE) { mn = min(mn, subgroupShuffleXor(mn, m)); }
     }
   }
+  // A symmetric group's min key is the key of −max|x| (see above).
+  if (SYMMETRIC && !MSE) { mn = ~mx & 0x7fffffffu; }
   let laneInGroup = u & (lpg - 1u);
 
   // Groups tile whole rows (cols is a multiple of groupCols), so the group
