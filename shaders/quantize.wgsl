@@ -31,6 +31,9 @@
 //                      64, 128…): a cluster of subgroup lanes per group, no
 //                      barriers (subgroup variant only; see its comment);
 //                      quantizeLanesFixup redoes the lanes it lists exactly.
+//   quantizeRows     - one-row groups of a multiple of 256 elements (channel,
+//                      wide groups): a whole subgroup per group, in passes;
+//                      the same fixup pass.
 //   quantizeGroups   - groups of whole segments (group_size % 32 == 0,
 //                      channel, block): the workgroup observes each group,
 //                      computes its qparams and quantizes it in one dispatch.
@@ -80,6 +83,7 @@ struct Params {
   zpOffset: u32,
   gsOffset: u32,
   errOffset: u32,
+  sgMax: u32,
 }
 
 // Params field meanings:
@@ -95,6 +99,7 @@ struct Params {
 //   mse masks          aux[maskOffset] = OR of all groups' masks, aux[maskOffset + 1 + g] = group g's
 //   globalStatsOffset  aux offset of the tensor-wide min/max keys (global scale)
 //   zpOffset/gsOffset/errOffset  where zero points, the global scale and error partials go in qp
+//   sgMax              largest subgroup size the host planned quantizeRows' workgroups for
 
 @group(0) @binding(0) var<uniform> p: Params;
 #if VEC4
@@ -648,6 +653,132 @@ fn laneDequant(q: QOut, gp: GroupParams) -> f32 {
   return q.value * gp.sEff;
 }
 
+struct LaneSetup {
+  gp: GroupParams,
+  rcp: f32,        // what x is multiplied by for the hardware quotient
+  intLimit: f32,   // int codes: |t − round(t)| must stay below this (−1: never)
+  tieBits: u32,    // −max|x| of a symmetric group (0xffffffff: none)
+  tieQ: f32,       // the exact quotient the tie element takes instead
+}
+
+// A lane's group parameters for quantizeChunk, from the group's min/max keys.
+fn laneSetup(mn: u32, mx: u32, g: u32, gs: f32, out: ptr<function, LaneSetup>) {
+  var gp: GroupParams;
+  if (TIE_FAST) {
+    // max|x| / halfRange without divRN (most of a lane's fixed cost on a CPU
+    // adapter); a group outside its range gets fast = 0, so all its lanes
+    // are listed and the fixup pass writes its qparams and codes.
+    let sb = symmetricScaleBits(fromKey(mx));
+    let sc = bitcast<f32>(sb);
+    gp = GroupParams(sc, sc, 0.0, 0.0, select(1u, 0u, sb == 0u));
+  } else {
+    gp = groupParamsFor(mn, mx, g, gs);
+  }
+  // Int codes with an f32 quotient: x · (hardware 1/sEff) per element; the
+  // margin (intLimit) covers its 2.5 ulp, the exact RN(1/sEff) is not needed.
+  let intFast = TDT == 0u && QTYPE == 0u;
+  var rcp = gp.rcp;
+  var intLimit = -1.0;
+  if (intFast) {
+    rcp = select(0.0, 1.0 / gp.sEff, gp.fast == 1u);
+    intLimit = select(-1.0, 0.5 - ldexp(1.0, i32(BITS) + INT_MARGIN_LOG2), gp.fast == 1u);
+  }
+  // A symmetric group's −max|x| divides to within an ulp of qmin − ½ (−7.5
+  // for int4, §8) in almost every group, too close for the hardware
+  // quotient; its code is decided once per lane (symmetricTieQuotient), so
+  // the exact-division loop below only runs for the rare quotient that falls
+  // near a step by chance. (+max|x| lands on qmax + ½, which the clamp
+  // decides either way.)
+  var tieBits = 0xffffffffu;
+  var tieQ = 0.0;
+  if (TIE_FAST) {
+    let amax = fromKey(mx);
+    tieQ = symmetricTieQuotient(amax, gp.sEff);
+    if (tieQ != 0.0) { tieBits = amax | 0x80000000u; }
+  }
+  *out = LaneSetup(gp, rcp, intLimit, tieBits, tieQ);
+}
+
+struct Chunk {
+  words: array<u32, 8>,
+  e2: f32,
+  x2: f32,
+  bad: u32,   // 1: an element's quotient fell too close to a step (u32: bool struct members trip some WGSL tools)
+}
+
+// Codes of a lane's EPT elements (in `v`) packed into whole words, the error
+// sums, and whether the exact path must redo any of them. `fakeAt` is the
+// first element's index for the fake-quantized output (written when live).
+fn quantizeChunk(v: ptr<function, array<u32, EPT_MAX>>, ls: LaneSetup, fakeAt: u32, live: bool, out: ptr<function, Chunk>) {
+  let gp = ls.gp;
+  let rcp = ls.rcp;
+  let intLimit = ls.intLimit;
+  let tieBits = ls.tieBits;
+  let tieQ = ls.tieQ;
+  var words: array<u32, 8>;
+  var e2 = 0.0;
+  var x2 = 0.0;
+  var bad = false;
+  if (INT_HALVES) {
+    // Int codes of a width dividing 16, without the fake output: the same
+    // codes as quantizeTry with about half the operations per element, which
+    // is what a CPU adapter's time goes to. Per element: quotient, clamp,
+    // round, distance to the nearest step (kept as a maximum: one compare per
+    // lane), error terms by fma; the codes of 16 / BITS elements are summed
+    // in f32 as Σ r·2^(BITS·i) (exact below 2^16) and become a half word
+    // through the mantissa of half + 2^23 + the offset of every field.
+    let per = 16u / BITS;
+    let halfBias = 8388608.0 + f32((1u << (BITS - 1u)) * (0xffffu / ((1u << BITS) - 1u)));
+    var worst = 0.0;
+    var half = 0.0;
+    for (var k = 0u; k < EPT; k = k + 1u) {
+      let x = bitcast<f32>((*v)[k]);
+      var qb = bitcast<u32>(x * rcp);
+      // (The test jitter leaves zeros alone: 0 / s is exact on any device.)
+      if (DIV_JITTER && ((*v)[k] & 0x7fffffffu) != 0u) { qb = u32(i32(qb) + i32(((*v)[k] * 2654435761u) >> 29u) % 5i - 2i); }
+      var q = bitcast<f32>(qb);
+      if (TIE_FAST) { q = select(q, tieQ, (*v)[k] == tieBits); }
+      var t = q;
+      if (!SYMMETRIC) { t = t + gp.zp; }
+      if (SYMMETRIC && !MSE) { t = min(t, p.qmax); } else { t = clamp(t, p.qmin, p.qmax); }
+      let r = round(t);
+      worst = max(worst, abs(t - r));
+      var value = r;
+      if (!SYMMETRIC) { value = r - gp.zp; }
+      let e = fma(-value, gp.sEff, x);
+      e2 = fma(e, e, e2);
+      x2 = fma(x, x, x2);
+      let c = k % per;
+      if (c == 0u) { half = r; } else { half = fma(r, f32(1u << (BITS * c)), half); }
+      if (c == per - 1u) {
+        var hw = bitcast<u32>(half + halfBias) & 0xffffu;
+        // Two's complement bytes: offset binary with each byte's top bit flipped.
+        if (PACK_MODE == 1u) { hw = hw ^ 0x8080u; }
+        let h = (k * BITS) >> 4u;
+        words[h >> 1u] = words[h >> 1u] | (hw << (16u * (h & 1u)));
+      }
+    }
+    bad = !(worst < intLimit);
+  } else {
+    for (var k = 0u; k < EPT; k = k + 1u) {
+      var qb = bitcast<u32>(bitcast<f32>((*v)[k]) * rcp);
+      if (TIE_FAST) { qb = select(qb, bitcast<u32>(tieQ), (*v)[k] == tieBits); }
+      let t = quantizeTry((*v)[k], qb, gp, intLimit);
+      let bit = k * BITS;
+      let s = bit & 31u;
+      words[bit >> 5u] = words[bit >> 5u] | (t.field << s);
+      if (s + BITS > 32u) { words[(bit >> 5u) + 1u] = words[(bit >> 5u) + 1u] | (t.field >> (32u - s)); }
+      let x = bitcast<f32>((*v)[k]);
+      let d = laneDequant(QOut(t.field, t.value), gp);
+      if (WRITE_FAKE && live) { fake[fakeAt + k] = d; }
+      e2 = fma(x - d, x - d, e2);
+      x2 = fma(x, x, x2);
+      bad = bad || !t.exact;
+    }
+  }
+  *out = Chunk(words, e2, x2, select(0u, 1u, bad));
+}
+
 @compute @workgroup_size(WG)
 fn quantizeLanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                  @builtin(local_invocation_index) li: u32
@@ -715,105 +846,20 @@ fn quantizeLanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   // index is the element index over groupCols.
   let g = p.globalRowBase * p.nGroupCols + (u >> lpgShift);
   let gs = globalScale();
-  var gp: GroupParams;
-  if (TIE_FAST) {
-    // max|x| / halfRange without divRN (most of a lane's fixed cost on a CPU
-    // adapter); a group outside its range gets fast = 0, so all its lanes
-    // are listed and the fixup pass writes its qparams and codes.
-    let sb = symmetricScaleBits(fromKey(mx));
-    let sc = bitcast<f32>(sb);
-    gp = GroupParams(sc, sc, 0.0, 0.0, select(1u, 0u, sb == 0u));
-  } else {
-    gp = groupParamsFor(mn, mx, g, gs);
-  }
+  var ls: LaneSetup;
+  laneSetup(mn, mx, g, gs, &ls);
+  let gp = ls.gp;
   let lead = live && laneInGroup == 0u;
   if (lead) {
     writeParams(g, gp, mn, mx);
     if (SCALE_KIND == 1u && g == 0u) { qp[p.gsOffset] = bitcast<u32>(gs); }
   }
-  // Int codes with an f32 quotient: x · (hardware 1/sEff) per element; the
-  // margin (intLimit) covers its 2.5 ulp, the exact RN(1/sEff) is not needed.
-  let intFast = TDT == 0u && QTYPE == 0u;
-  var rcp = gp.rcp;
-  var intLimit = -1.0;
-  if (intFast) {
-    rcp = select(0.0, 1.0 / gp.sEff, gp.fast == 1u);
-    intLimit = select(-1.0, 0.5 - ldexp(1.0, i32(BITS) + INT_MARGIN_LOG2), gp.fast == 1u);
-  }
-  // A symmetric group's −max|x| divides to within an ulp of qmin − ½ (−7.5
-  // for int4, §8) in almost every group, too close for the hardware
-  // quotient; its code is decided once per lane (symmetricTieQuotient), so
-  // the exact-division loop below only runs for the rare quotient that falls
-  // near a step by chance. (+max|x| lands on qmax + ½, which the clamp
-  // decides either way.)
-  var tieBits = 0xffffffffu;
-  var tieQ = 0.0;
-  if (TIE_FAST) {
-    let amax = fromKey(mx);
-    tieQ = symmetricTieQuotient(amax, gp.sEff);
-    if (tieQ != 0.0) { tieBits = amax | 0x80000000u; }
-  }
-  var words: array<u32, 8>;
-  var e2 = 0.0;
-  var x2 = 0.0;
-  var bad = false;
-  if (INT_HALVES) {
-    // Int codes of a width dividing 16, without the fake output: the same
-    // codes as quantizeTry with about half the operations per element, which
-    // is what a CPU adapter's time goes to. Per element: quotient, clamp,
-    // round, distance to the nearest step (kept as a maximum: one compare per
-    // lane), error terms by fma; the codes of 16 / BITS elements are summed
-    // in f32 as Σ r·2^(BITS·i) (exact below 2^16) and become a half word
-    // through the mantissa of half + 2^23 + the offset of every field.
-    let per = 16u / BITS;
-    let halfBias = 8388608.0 + f32((1u << (BITS - 1u)) * (0xffffu / ((1u << BITS) - 1u)));
-    var worst = 0.0;
-    var half = 0.0;
-    for (var k = 0u; k < EPT; k = k + 1u) {
-      let x = bitcast<f32>(v[k]);
-      var qb = bitcast<u32>(x * rcp);
-      // (The test jitter leaves zeros alone: 0 / s is exact on any device.)
-      if (DIV_JITTER && (v[k] & 0x7fffffffu) != 0u) { qb = u32(i32(qb) + i32((v[k] * 2654435761u) >> 29u) % 5i - 2i); }
-      var q = bitcast<f32>(qb);
-      if (TIE_FAST) { q = select(q, tieQ, v[k] == tieBits); }
-      var t = q;
-      if (!SYMMETRIC) { t = t + gp.zp; }
-      if (SYMMETRIC && !MSE) { t = min(t, p.qmax); } else { t = clamp(t, p.qmin, p.qmax); }
-      let r = round(t);
-      worst = max(worst, abs(t - r));
-      var value = r;
-      if (!SYMMETRIC) { value = r - gp.zp; }
-      let e = fma(-value, gp.sEff, x);
-      e2 = fma(e, e, e2);
-      x2 = fma(x, x, x2);
-      let c = k % per;
-      if (c == 0u) { half = r; } else { half = fma(r, f32(1u << (BITS * c)), half); }
-      if (c == per - 1u) {
-        var hw = bitcast<u32>(half + halfBias) & 0xffffu;
-        // Two's complement bytes: offset binary with each byte's top bit flipped.
-        if (PACK_MODE == 1u) { hw = hw ^ 0x8080u; }
-        let h = (k * BITS) >> 4u;
-        words[h >> 1u] = words[h >> 1u] | (hw << (16u * (h & 1u)));
-      }
-    }
-    bad = !(worst < intLimit);
-  } else {
-    for (var k = 0u; k < EPT; k = k + 1u) {
-      var qb = bitcast<u32>(bitcast<f32>(v[k]) * rcp);
-      if (TIE_FAST) { qb = select(qb, bitcast<u32>(tieQ), v[k] == tieBits); }
-      let t = quantizeTry(v[k], qb, gp, intLimit);
-      let bit = k * BITS;
-      let s = bit & 31u;
-      words[bit >> 5u] = words[bit >> 5u] | (t.field << s);
-      if (s + BITS > 32u) { words[(bit >> 5u) + 1u] = words[(bit >> 5u) + 1u] | (t.field >> (32u - s)); }
-      let x = bitcast<f32>(v[k]);
-      let d = laneDequant(QOut(t.field, t.value), gp);
-      if (WRITE_FAKE && live) { fake[inBase + k] = d; }
-      e2 = fma(x - d, x - d, e2);
-      x2 = fma(x, x, x2);
-      bad = bad || !t.exact;
-    }
-  }
+  var ch: Chunk;
+  quantizeChunk(&v, ls, inBase, live, &ch);
+  let words = ch.words;
+  var e2 = ch.e2;
+  var x2 = ch.x2;
+  let bad = ch.bad == 1u;
   // Rare: a lane with a quotient too close to a rounding step is listed for
   // quantizeLanesFixup. A CPU adapter executes every branch of a kernel,
   // taken or not, so the exact redo lives in its own (indirect) dispatch
@@ -824,7 +870,7 @@ fn quantizeLanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   // FIX_MAX_WORKGROUPS; the fixup kernel strides over the rest.
   if (live && (bad || !clustered)) {
     let i = atomicAdd(&masks[3], 1u);
-    atomicStore(&masks[4u + i], u);
+    atomicStore(&masks[4u + i], u | select(0u, FIX_WHOLE_GROUP, gp.fast == 0u || !clustered));
     atomicMax(&masks[0], min(i / FIX_WG + 1u, FIX_MAX_WORKGROUPS));
   }
   if (live) {
@@ -850,13 +896,137 @@ fn quantizeLanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
 #endif
 }
 
+// ---------------------------------------------------------------- rows
+
+// EPT consecutive weight words from element `at` (a multiple of 4 with VEC4).
+fn loadChunk(at: u32, v: ptr<function, array<u32, EPT_MAX>>) {
+#if VEC4
+  for (var j = 0u; j < EPT / 4u; j = j + 1u) {
+    let q = w[(at >> 2u) + j];
+    (*v)[4u * j] = q.x;
+    (*v)[4u * j + 1u] = q.y;
+    (*v)[4u * j + 2u] = q.z;
+    (*v)[4u * j + 3u] = q.w;
+  }
+#else
+  for (var k = 0u; k < EPT; k = k + 1u) { (*v)[k] = w[at + k]; }
+#endif
+}
+
+// quantizeRows (subgroup variant only): one-row groups too wide for a lane
+// cluster (channel strategy, group_size 256, 512…; any multiple of sgMax ·
+// EPT), each held by one whole subgroup that walks the group in passes of
+// sgSize · EPT elements: the first pass reduces the min/max keys, the second
+// reloads each lane's EPT elements (from cache) and codes them with
+// quantizeChunk, as quantizeLanes does. No barriers and no workgroup memory,
+// which a CPU adapter would run as coroutines. Work units are EPT-element
+// chunks, so lanes with a quotient near a step go to quantizeLanesFixup like
+// quantizeLanes' lanes. A subgroup that is not consecutive invocations
+// aligned to its size (which WGSL does not promise) lists all its chunks.
+@compute @workgroup_size(WG)
+fn quantizeRows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_index) li: u32
+#if SUBGROUPS
+                , @builtin(subgroup_invocation_id) sgLane: u32, @builtin(subgroup_size) sgSize: u32
+#endif
+) {
+#if SUBGROUPS
+  let wgId = wgLinear(wid, nwg);
+  let inv = wgId * WG + li;
+  // Group and lane by invocation index, so every chunk has exactly one owner
+  // even when subgroups are not laid out as assumed.
+  let gl = inv >> countTrailingZeros(sgSize);
+  let lane = inv & (sgSize - 1u);
+  let live = wgId < p.nWorkgroups && gl < p.nUnits;
+  let base = li - sgLane;
+  let firstBase = subgroupBroadcastFirst(base);
+  let clustered = subgroupAll((base & (sgSize - 1u)) == 0u && base == firstBase);
+  let step = sgSize * EPT;
+  let passes = p.groupCols / step;
+  let groupStart = p.inRowBase * p.cols + gl * p.groupCols;
+  var mn = 0xffffffffu;
+  var mx = 0u;
+  for (var ps = 0u; ps < passes; ps = ps + 1u) {
+    let at = groupStart + ps * step + lane * EPT;
+    if (live) {
+      var v: array<u32, EPT_MAX>;
+      loadChunk(at, &v);
+      for (var k = 0u; k < EPT; k = k + 1u) {
+        if (SYMMETRIC && !MSE) {
+          mx = max(mx, (v[k] & 0x7fffffffu) | 0x80000000u);
+        } else {
+          let key = orderedKey(v[k]);
+          mn = min(mn, key);
+          mx = max(mx, key);
+        }
+      }
+    }
+  }
+  mx = subgroupMax(mx);
+  if (SYMMETRIC && !MSE) { mn = ~mx & 0x7fffffffu; } else { mn = subgroupMin(mn); }
+  // Groups tile whole rows, so this dispatch's group gl is the tensor's group
+  // globalRowBase · nGroupCols + gl.
+  let g = p.globalRowBase * p.nGroupCols + gl;
+  let gs = globalScale();
+  var ls: LaneSetup;
+  laneSetup(mn, mx, g, gs, &ls);
+  if (live && lane == 0u) {
+    writeParams(g, ls.gp, mn, mx);
+    if (SCALE_KIND == 1u && g == 0u) { qp[p.gsOffset] = bitcast<u32>(gs); }
+  }
+  var e2 = 0.0;
+  var x2 = 0.0;
+  let nw = EPT * BITS / 32u;
+  for (var ps = 0u; ps < passes; ps = ps + 1u) {
+    let at = groupStart + ps * step + lane * EPT;
+    var v: array<u32, EPT_MAX>;
+    if (live) { loadChunk(at, &v); }
+    var ch: Chunk;
+    quantizeChunk(&v, ls, at, live, &ch);
+    e2 = e2 + ch.e2;
+    x2 = x2 + ch.x2;
+    // This chunk's unit: its first element (within the dispatch) over EPT.
+    let unit = (at - p.inRowBase * p.cols) / EPT;
+    if (live) {
+      let outBase = p.outRowBase * p.rowWords + unit * nw;
+      for (var j = 0u; j < nw; j = j + 1u) { packed[outBase + j] = ch.words[j]; }
+    }
+    if (live && (ch.bad == 1u || !clustered)) {
+      let i = atomicAdd(&masks[3], 1u);
+      atomicStore(&masks[4u + i], unit | select(0u, FIX_WHOLE_GROUP, ls.gp.fast == 0u || !clustered));
+      atomicMax(&masks[0], min(i / FIX_WG + 1u, FIX_MAX_WORKGROUPS));
+    }
+  }
+  e2 = subgroupAdd(e2);
+  x2 = subgroupAdd(x2);
+  if (live && lane == 0u) {
+    qp[p.errOffset + 2u * gl] = bitcast<u32>(e2);
+    qp[p.errOffset + 2u * gl + 1u] = bitcast<u32>(x2);
+  }
+#endif
+}
+
 // ---------------------------------------------------------------- lanes fixup
 
-// Layout of the fixup list (`masks` in quantizeLanes, `fixList` in the fixup):
-// [0..3) the indirect workgroup counts (x, 1, 1), [3] the number of listed
-// lanes, [4 + i] lane i. The host writes (0, 1, 1, 0) before quantizeLanes.
+// Layout of the fixup list (`masks` in quantizeLanes/Rows, `fixList` in the
+// fixup): [0..3) the indirect workgroup counts (x, 1, 1), [3] the number of
+// listed chunks, [4 + i] chunk i (its unit index, | FIX_WHOLE_GROUP). The
+// host writes (0, 1, 1, 0) before the main kernel.
 const FIX_WG: u32 = 64u;
 const FIX_MAX_WORKGROUPS: u32 = 65535u;
+// Set on an entry whose group's qparams must be recomputed from memory too
+// (the main kernel could not scale it, or its subgroup was not clustered).
+const FIX_WHOLE_GROUP: u32 = 0x80000000u;
+
+// GroupParams of symmetric group g as the main kernel wrote them to qp.
+fn storedParams(g: u32, gs: f32) -> GroupParams {
+  var gp: GroupParams;
+  gp.scale = bitcast<f32>(qp[g]);
+  gp.zp = 0.0;
+  gp.sEff = gp.scale;
+  if (SCALE_KIND == 1u) { gp.sEff = divRN(gp.scale, gs); }
+  return withReciprocal(gp);
+}
 
 // Re-quantizes listed lanes with the exact division for every element: the
 // group's min/max and qparams from memory (the values quantizeLanes computed,
@@ -865,23 +1035,33 @@ const FIX_MAX_WORKGROUPS: u32 = 65535u;
 @compute @workgroup_size(FIX_WG)
 fn quantizeLanesFixup(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let count = fixList[3];
+  // Units per group (a power of two for quantizeLanes, any count for quantizeRows).
   let lpg = p.groupCols / EPT;
-  let lpgShift = countTrailingZeros(lpg);
   let gs = globalScale();
   for (var i = gid.x; i < count; i = i + nwg.x * FIX_WG) {
-    let u = fixList[4u + i];
+    let entry = fixList[4u + i];
+    let u = entry & ~FIX_WHOLE_GROUP;
     let inBase = p.inRowBase * p.cols + u * EPT;
-    let groupStart = inBase - (u & (lpg - 1u)) * EPT;
-    let keys = keysFromMemory(groupStart, p.groupCols);
-    let g = p.globalRowBase * p.nGroupCols + (u >> lpgShift);
-    let gp = groupParamsFor(keys.x, keys.y, g, gs);
-    if ((u & (lpg - 1u)) == 0u) {
-      // A group quantizeLanes could not scale lists all its lanes, the first
-      // among them: its qparams and error partial are written again here.
-      writeParams(g, gp, keys.x, keys.y);
-      let r = errorsFromMemory(groupStart, p.groupCols, gp, gp.rcp);
-      qp[p.errOffset + 2u * (u >> lpgShift)] = bitcast<u32>(r.x);
-      qp[p.errOffset + 2u * (u >> lpgShift) + 1u] = bitcast<u32>(r.y);
+    let gl = u / lpg;
+    let g = p.globalRowBase * p.nGroupCols + gl;
+    var gp: GroupParams;
+    if ((entry & FIX_WHOLE_GROUP) == 0u && SYMMETRIC) {
+      // The group's qparams are right in qp; only this chunk's codes are not.
+      // (An asymmetric group recomputes its zero point: qp holds it as an
+      // integer, without the sign of a −0 that the codes' zeros depend on.)
+      gp = storedParams(g, gs);
+    } else {
+      let groupStart = inBase - (u % lpg) * EPT;
+      let keys = keysFromMemory(groupStart, p.groupCols);
+      gp = groupParamsFor(keys.x, keys.y, g, gs);
+      if (u % lpg == 0u) {
+        // A group the main kernel could not scale lists all its chunks, the
+        // first among them: its qparams and error partial are written here.
+        writeParams(g, gp, keys.x, keys.y);
+        let r = errorsFromMemory(groupStart, p.groupCols, gp, gp.rcp);
+        qp[p.errOffset + 2u * gl] = bitcast<u32>(r.x);
+        qp[p.errOffset + 2u * gl + 1u] = bitcast<u32>(r.y);
+      }
     }
     var words: array<u32, 8>;
     for (var k = 0u; k < EPT; k = k + 1u) {

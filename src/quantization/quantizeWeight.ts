@@ -53,7 +53,9 @@ export interface QuantizeWeightOptions {
   simulateInexactDivision?: boolean;
   /**
    * Test hook: elements per invocation on the lanes path (a power of two from
-   * the device's minimum to 32), instead of the device's choice.
+   * the device's minimum to 32), or on the rows path for groups too wide for
+   * lanes, instead of the device's choice; also takes those paths for small
+   * weights on a CPU adapter.
    */
   laneElements?: number;
   /** Fill every output with a NaN bit pattern before the run, so a word the kernels miss shows up (tests). */
@@ -71,13 +73,15 @@ export interface QuantizeWeightOptions {
  * whole groups per workgroup slot; `segments`, 32-element row segments;
  * `stats`, observe pass then quantize pass.
  */
-export type QuantizePath = 'lanes' | 'groups' | 'segments' | 'stats';
+export type QuantizePath = 'lanes' | 'rows' | 'groups' | 'segments' | 'stats';
 
 /** What the lanes path needs to know about the device. */
 export interface SubgroupSupport {
   readonly subgroups: boolean;
   /** Smallest subgroup the device may run (lanes of one group must fit in it). */
   readonly subgroupMinSize: number;
+  /** Largest subgroup the device may run (quantizeRows plans a subgroup per group); 128 when unknown. */
+  readonly subgroupMaxSize?: number;
   /**
    * A CPU adapter (runs a subgroup as one SIMD vector): give each invocation
    * 32 elements, which amortizes its per-invocation and per-group work; a
@@ -300,6 +304,15 @@ export function planQuantization(
   // registers per invocation); only a large weight wins that back.
   const worthCompiling = !device.software || options.laneElements !== undefined || rows * cols >= SOFTWARE_LANES_MIN_ELEMENTS;
   if (path !== 'stats' && device.subgroups && ept > 0 && worthCompiling && g.groupRows === 1 && cols % g.groupCols === 0) path = 'lanes';
+  // Wider one-row groups (channel, group_size ≥ 256): a subgroup per group.
+  // (A forced laneElements sets its elements per invocation, as for lanes.)
+  const sgMax = device.subgroupMaxSize ?? 128;
+  const rowsEpt = options.laneElements ?? (device.software ? 32 : Math.max(8, 32 / gcd(32, bits)));
+  const rowsFit = Number.isInteger(rowsEpt) && rowsEpt >= 4 && rowsEpt <= 32 && (rowsEpt & (rowsEpt - 1)) === 0 && (rowsEpt * bits) % 32 === 0;
+  if (path === 'groups' && device.subgroups && worthCompiling && rowsFit && g.groupRows === 1 && cols % g.groupCols === 0 && g.groupCols % (sgMax * rowsEpt) === 0) {
+    path = 'rows';
+    ept = rowsEpt;
+  }
   if (mse && path === 'stats') throw new QuantizationError(`${name}: the mse observer is supported for channel, group and block strategies, not for "${args.strategy}"`);
 
   const segsPerGroup = g.groupRows * Math.ceil(Math.min(g.groupCols, cols) / 32);
@@ -339,6 +352,7 @@ export function planQuantization(
     shrinkOffset,
     zpOffset,
     gsOffset,
+    sgMax,
   };
   const overrides: QuantizeOverrides = {
     QTYPE: args.type === 'int' ? 0 : args.numBits === 8 ? 1 : 2,
@@ -358,7 +372,7 @@ export function planQuantization(
   };
   return {
     name, args, dtype, geometry: g, path, layout, bits, rowWords,
-    entry: path === 'lanes' ? 'quantizeLanes' : path === 'groups' ? 'quantizeGroups' : 'quantizeSegments',
+    entry: path === 'lanes' ? 'quantizeLanes' : path === 'rows' ? 'quantizeRows' : path === 'groups' ? 'quantizeGroups' : 'quantizeSegments',
     searchEntry,
     constants, overrides, aux, errOffset: gsOffset + ALIGN,
   };
@@ -373,7 +387,12 @@ export function quantizeWeightGpu(hw: Hardware, weight: Tensor, args: Quantizati
   const name = options.name ?? 'weight';
   if (weight.dtype !== 'f32' || weight.shape.length !== 2) throw new QuantizationError(`${name}: expected a 2-D f32 weight, got [${weight.shape.join(', ')}] ${weight.dtype}`);
   const [rows, cols] = weight.shape;
-  const device: SubgroupSupport = { subgroups: options.subgroups ?? hw.caps.subgroups, subgroupMinSize: hw.caps.subgroupMinSize, software: hw.info.isFallbackAdapter };
+  const device: SubgroupSupport = {
+    subgroups: options.subgroups ?? hw.caps.subgroups,
+    subgroupMinSize: hw.caps.subgroupMinSize,
+    subgroupMaxSize: hw.info.subgroupMaxSize,
+    software: hw.info.isFallbackAdapter,
+  };
   let plan = planQuantization(args, rows, cols, options, false, device);
   const g = plan.geometry;
   const packed = Tensor.empty(hw, [rows, plan.rowWords], 'u32', { label: `${name}.packed` });
@@ -403,14 +422,14 @@ export function quantizeWeightGpu(hw: Hardware, weight: Tensor, args: Quantizati
   }
   if (plan.path === 'stats') observeMinMax(hw, weight, g, auxT.buffer, c.statsOffset, options.subgroups);
   let fixups: GPUBuffer | undefined;
-  if (plan.path === 'lanes') {
-    const mostUnits = Math.max(...rs.map((r) => workgroupsFor(plan.entry, c, o, r.rows).units));
-    fixups = hw.pool.acquire(fixupListWords(mostUnits) * 4, FIXUP_LIST_USAGE, `${name}.fixups`);
+  if (plan.path === 'lanes' || plan.path === 'rows') {
+    const mostChunks = Math.max(...rs.map((r) => (r.rows * cols) / o.EPT));
+    fixups = hw.pool.acquire(fixupListWords(mostChunks) * 4, FIXUP_LIST_USAGE, `${name}.fixups`);
   }
   const buffers = { qp: { buffer: qp.buffer }, aux: auxSlice, fixups };
   if (plan.searchEntry) for (const r of rs) dispatchQuantize(hw, plan.searchEntry, c, o, r, buffers, 0, options.subgroups);
   let errAt = plan.errOffset;
-  const subgroups = plan.path === 'lanes' ? true : options.subgroups;
+  const subgroups = plan.path === 'lanes' || plan.path === 'rows' ? true : options.subgroups;
   for (const r of rs) errAt += 2 * dispatchQuantize(hw, plan.entry, c, o, r, buffers, errAt, subgroups);
 
   let packedZeroPoints: Tensor | null = null;

@@ -128,6 +128,41 @@ describe('quantizeLanes equals the float64 reference of compressed-tensors', () 
     }
   });
 
+  it('quantizeRows (a subgroup per channel or wide group) equals the float64 reference, with ±2 ulp quotients too', async () => {
+    const hw = await hardware();
+    if (!hw.caps.subgroups) return;
+    const sg = hw.info.subgroupMaxSize ?? 128;
+    // Columns: powers of two and 3 · 128 · subgroup (a group of 24 chunks, not a power of two).
+    const cases: [string, QuantizationArgs, number][] = [
+      ['int8 channel', makeQuantizationArgs({ numBits: 8, strategy: 'channel' }), 128 * sg],
+      ['int8 channel, 3 passes', makeQuantizationArgs({ numBits: 8, strategy: 'channel' }), 48 * sg],
+      ['FP8 channel', presetScheme('FP8_DYNAMIC').weights!, 128 * sg],
+      ['int4 channel asym', makeQuantizationArgs({ numBits: 4, strategy: 'channel', symmetric: false }), 48 * sg],
+      // Wider than a lane cluster can hold (lanes take groups up to subgroup × 32).
+      ['int4 group wide', makeQuantizationArgs({ numBits: 4, strategy: 'group', groupSize: 64 * sg }), 128 * sg],
+    ];
+    for (const [name, args, cols] of cases) {
+      for (const [fake, jitter] of [[false, false], [true, true], [false, true]] as const) {
+        const rows = 5;
+        const seed = freshSeed();
+        const w = edgyWeight(rows, cols, seed, args.groupSize ?? cols, 'f32');
+        await inErrorScope(hw, async () => {
+          const { gpu, ref, raw } = await runBoth(hw, w, rows, cols, args, { laneElements: 16, fake, simulateInexactDivision: jitter });
+          expect(raw.path).toBe('rows');
+          expectSame(`${name} fake ${fake} jitter ${jitter} seed ${seed}`, gpu, ref);
+          let e2 = 0;
+          let x2 = 0;
+          for (let i = 0; i < rows * cols; i++) {
+            e2 += (w[i] - ref.fake[i]) ** 2;
+            x2 += w[i] ** 2;
+          }
+          expect(Math.abs(gpu.normSquared - x2)).toBeLessThanOrEqual(1e-4 * x2);
+          expect(Math.abs(gpu.errorSquared - e2)).toBeLessThanOrEqual(1e-2 * e2 + 1e-30);
+        });
+      }
+    }
+  });
+
   it('an elements-per-lane value the device cannot run is a QuantizationError', async () => {
     const gpu = { subgroups: true, subgroupMinSize: 8, software: false };
     const args = presetScheme('W4A16').weights!;

@@ -6,7 +6,7 @@ import type { FakeQuantUniforms } from '../fakeQuantUniforms.js';
 export const QUANTIZE_WG = 256;
 
 /** The quantize and mse-search entry points of shaders/quantize.wgsl. */
-export type QuantizeEntry = 'quantizeLanes' | 'quantizeGroups' | 'quantizeSegments' | 'mseGroups' | 'mseSegments';
+export type QuantizeEntry = 'quantizeLanes' | 'quantizeRows' | 'quantizeGroups' | 'quantizeSegments' | 'mseGroups' | 'mseSegments';
 
 /**
  * Uniforms that stay the same for every dispatch over one weight (see the
@@ -31,6 +31,8 @@ export interface QuantizeConstants extends FakeQuantUniforms {
   shrinkOffset: number;
   zpOffset: number;
   gsOffset: number;
+  /** Largest subgroup size the device may run quantizeRows with (its workgroup count is planned for it). */
+  sgMax: number;
 }
 
 /**
@@ -52,7 +54,7 @@ export interface QuantizeOverrides {
   MSE: boolean;
   WRITE_FAKE: boolean;
   DIV_JITTER: boolean;
-  /** Elements per invocation of quantizeLanes (a power of two filling whole words). */
+  /** Elements per invocation of quantizeLanes / quantizeRows (a power of two filling whole words). */
   EPT: number;
 }
 
@@ -91,7 +93,7 @@ export interface QuantizeBuffers {
   fixups?: GPUBuffer;
 }
 
-/** Words of the fixup list quantizeLanes fills for `units` invocations (indirect counts, length, entries). */
+/** Words of the fixup list for `units` EPT-element chunks (indirect counts, length, entries). */
 export function fixupListWords(units: number): number {
   return 4 + units;
 }
@@ -123,6 +125,11 @@ export function workgroupsFor(entry: QuantizeEntry, c: QuantizeConstants, o: Qua
     const units = (rows * c.cols) / o.EPT;
     return { units, workgroups: Math.ceil(units / QUANTIZE_WG), partials: (rows * c.cols) / c.groupCols };
   }
+  if (entry === 'quantizeRows') {
+    // One subgroup per group, of at most sgMax invocations.
+    const units = (rows * c.cols) / c.groupCols;
+    return { units, workgroups: Math.ceil((units * c.sgMax) / QUANTIZE_WG), partials: units };
+  }
   if (entry === 'quantizeGroups' || entry === 'mseGroups') {
     const units = Math.ceil(rows / c.groupRows) * c.nGroupCols;
     const workgroups = Math.ceil(units / (QUANTIZE_WG / c.tpg));
@@ -153,13 +160,14 @@ export function dispatchQuantize(
   const kernel = hw.kernels.get({ shader: 'quantize', entryPoint: entry, flags, constants: { WG: QUANTIZE_WG, ...overrideConstants(o) } });
   const { units, workgroups, partials } = workgroupsFor(entry, c, o, range.rows);
   const search = entry === 'mseGroups' || entry === 'mseSegments';
-  const lanes = entry === 'quantizeLanes';
+  // Both subgroup kernels list EPT-element chunks for the exact fixup pass.
+  const lanes = entry === 'quantizeLanes' || entry === 'quantizeRows';
   const bindings: Record<string, BufferSlice> = search
     ? { w: range.weight, masks: buffers.aux }
     : { w: range.weight, packed: range.packed, qp: buffers.qp, fake: range.fake, aux: buffers.aux };
   if (lanes) {
     if (!buffers.fixups) throw new Error('dispatchQuantize: quantizeLanes needs a fixup list');
-    bindings.masks = { buffer: buffers.fixups, size: fixupListWords(units) * 4 };
+    bindings.masks = { buffer: buffers.fixups, size: fixupListWords((range.rows * c.cols) / o.EPT) * 4 };
     hw.batcher.copy(fixupHeader(hw.device), 0, buffers.fixups, 0, 16);
   }
   const uniforms = {
