@@ -82,6 +82,8 @@ export interface SubgroupSupport {
   readonly subgroupMinSize: number;
   /** Largest subgroup the device may run (quantizeRows plans a subgroup per group); 128 when unknown. */
   readonly subgroupMaxSize?: number;
+  /** maxComputeInvocationsPerWorkgroup (a CPU adapter runs the subgroup kernels in workgroups of up to 1024). */
+  readonly maxWorkgroupSize?: number;
   /**
    * A CPU adapter (runs a subgroup as one SIMD vector): give each invocation
    * 32 elements, which amortizes its per-invocation and per-group work; a
@@ -370,6 +372,10 @@ export function planQuantization(
     DIV_JITTER: !!options.simulateInexactDivision,
     EPT: Math.max(ept, 8),
   };
+  // A CPU adapter runs a workgroup's subgroups one after another on one
+  // thread: 1024-invocation workgroups of the barrier-free subgroup kernels
+  // measured ~6 % faster there than 256 (a GPU keeps 256 for occupancy).
+  if ((path === 'lanes' || path === 'rows') && device.software && (device.maxWorkgroupSize ?? 0) >= 1024) overrides.WG = 1024;
   return {
     name, args, dtype, geometry: g, path, layout, bits, rowWords,
     entry: path === 'lanes' ? 'quantizeLanes' : path === 'rows' ? 'quantizeRows' : path === 'groups' ? 'quantizeGroups' : 'quantizeSegments',
@@ -391,6 +397,7 @@ export function quantizeWeightGpu(hw: Hardware, weight: Tensor, args: Quantizati
     subgroups: options.subgroups ?? hw.caps.subgroups,
     subgroupMinSize: hw.caps.subgroupMinSize,
     subgroupMaxSize: hw.info.subgroupMaxSize,
+    maxWorkgroupSize: hw.caps.maxComputeInvocationsPerWorkgroup,
     software: hw.info.isFallbackAdapter,
   };
   let plan = planQuantization(args, rows, cols, options, false, device);

@@ -56,6 +56,8 @@ export interface QuantizeOverrides {
   DIV_JITTER: boolean;
   /** Elements per invocation of quantizeLanes / quantizeRows (a power of two filling whole words). */
   EPT: number;
+  /** Workgroup size of quantizeLanes / quantizeRows (default QUANTIZE_WG). */
+  WG?: number;
 }
 
 /** Override values as numbers (booleans as 0/1), the form pipeline constants take. */
@@ -121,14 +123,15 @@ export const FIXUP_LIST_USAGE = 0x0080 /* STORAGE */ | 0x0100 /* INDIRECT */ | 0
  * workgroup, or one per group for quantizeLanes.
  */
 export function workgroupsFor(entry: QuantizeEntry, c: QuantizeConstants, o: QuantizeOverrides, rows: number): { units: number; workgroups: number; partials: number } {
+  const wg = o.WG ?? QUANTIZE_WG;
   if (entry === 'quantizeLanes') {
     const units = (rows * c.cols) / o.EPT;
-    return { units, workgroups: Math.ceil(units / QUANTIZE_WG), partials: (rows * c.cols) / c.groupCols };
+    return { units, workgroups: Math.ceil(units / wg), partials: (rows * c.cols) / c.groupCols };
   }
   if (entry === 'quantizeRows') {
     // One subgroup per group, of at most sgMax invocations.
     const units = (rows * c.cols) / c.groupCols;
-    return { units, workgroups: Math.ceil((units * c.sgMax) / QUANTIZE_WG), partials: units };
+    return { units, workgroups: Math.ceil((units * c.sgMax) / wg), partials: units };
   }
   if (entry === 'quantizeGroups' || entry === 'mseGroups') {
     const units = Math.ceil(rows / c.groupRows) * c.nGroupCols;
