@@ -40,7 +40,10 @@ export async function benchCopy(hw: Hardware, opts: BenchOptions): Promise<Bench
   const src = Array.from({ length: slots }, (_, i) => Tensor.fromData(hw, randomF32(bytes / 4, 1 + i), [bytes / 4], 'f32'));
   const dst = Array.from({ length: slots }, () => Tensor.empty(hw, [bytes / 4], 'f32'));
   try {
-    const m = await measureGpu(hw, { reps: opts.quick ? 5 : 9, slots, record: (s) => copyVec4(hw, src[s].buffer, dst[s].buffer, bytes) });
+    // Nine repetitions even in quick mode (a copy takes milliseconds): with
+    // five, two slow early ones on lavapipe dragged the median — and so the
+    // ceiling every fraction divides by — down by a fifth.
+    const m = await measureGpu(hw, { reps: 9, slots, record: (s) => copyVec4(hw, src[s].buffer, dst[s].buffer, bytes) });
     return { ...rateEntry(`copy.vec4.${bytes >> 20}MiB`, 'GB/s', m, 2 * bytes, 1e9, { bytes: 2 * bytes, slots }), ceiling: 'copy' };
   } finally {
     for (const t of [...src, ...dst]) t.dispose();

@@ -241,9 +241,15 @@ async function main(): Promise<number> {
       }
     };
     record([copy, ...mm], 'ceilings', false);
+    // Each step starts with an empty buffer cache: on lavapipe, hundreds of
+    // MiB of cached buffers left by one step made later kernels run up to 3×
+    // slower (measured: quantize + pack W8A8 0.83 GB/s after the ceilings,
+    // 2.7 after a trim, 2.7 alone).
+    hw.pool.trim();
     if (mayMatch(only, 'ceilings', ['upload', 'readback', 'dispatch'])) {
       record(await benchTransfers(hw, opts), 'ceilings', true);
       record([await benchDispatchOverhead(hw, opts)], 'ceilings', true);
+      hw.pool.trim();
     }
     for (const m of MODULES) {
       if (!mayMatch(only, m.name, m.words)) continue;
@@ -256,6 +262,7 @@ async function main(): Promise<number> {
       }
       try {
         record(await fn(hw, opts), m.name, true);
+        hw.pool.trim();
       } catch (e) {
         const reason = e instanceof Error ? e.message : String(e);
         skipped.push({ name: `module:${m.name}`, reason: `FAILED: ${reason}` });
