@@ -577,12 +577,7 @@ fn quantizeTry(xb: u32, q0: u32, gp: GroupParams, intLimit: f32) -> QTry {
     // (within a few ulp) and only the upper clamp can act (not after an mse shrink).
     if (SYMMETRIC && !MSE) { t = min(t, p.qmax); } else { t = clamp(t, p.qmin, p.qmax); }
     let r = round(t);
-    var field: u32;
-    if (PACK_MODE == 0u) {
-      field = bitcast<u32>(r + f32(0x800000u + (1u << (BITS - 1u)))) & ((1u << BITS) - 1u);
-    } else {
-      field = bitcast<u32>(r + 8388864.0) & 0xffu;
-    }
+    let field = intField(r);
     var ok = abs(t - r) < intLimit;
     if (WRITE_FAKE) { ok = ok && (xa >= 0x00800000u || xa == 0u); }
     var value = r;

@@ -142,6 +142,15 @@ struct QOut {
   value: f32,   // quantized value minus the zero point (what dequantization scales)
 }
 
+// The packed field of an int code q (an integer in [qmin, qmax]), read from
+// the mantissa of q + 2^23 + offset (exact: an integer below 2^24) instead of
+// through i32(q): a CPU adapter expands WGSL's saturating float-to-int
+// conversion into a sequence that cost more than the rest of the quantizer.
+fn intField(q: f32) -> u32 {
+  if (PACK_MODE == 0u) { return bitcast<u32>(q + f32(0x800000u + (1u << (BITS - 1u)))) & ((1u << BITS) - 1u); }
+  return bitcast<u32>(q + 8388864.0) & 0xffu;
+}
+
 // Everything after the quotient: dtype rounding, + zero point, clamp, round
 // to the target grid. A step function of the quotient t0.
 fn codeOf(t0: f32, gp: GroupParams) -> QOut {
@@ -153,17 +162,7 @@ fn codeOf(t0: f32, gp: GroupParams) -> QOut {
   t = clamp(t, p.qmin, p.qmax);
   if (QTYPE == 0u) {
     let q = round(t);
-    // The field is read from the mantissa of q + 2^23 + bias (exact: an
-    // integer below 2^24) instead of through i32(q): a CPU adapter expands
-    // WGSL's saturating float-to-int conversion into a sequence that cost
-    // more than the rest of the quantizer together.
-    var field: u32;
-    if (PACK_MODE == 0u) {
-      field = bitcast<u32>(q + f32(0x800000u + (1u << (BITS - 1u)))) & ((1u << BITS) - 1u);
-    } else {
-      field = bitcast<u32>(q + 8388864.0) & 0xffu;
-    }
-    return QOut(field, q - gp.zp);
+    return QOut(intField(q), q - gp.zp);
   }
   if (QTYPE == 1u) {
     let c = e4m3Encode(t);

@@ -3,10 +3,23 @@ import { useHardware, inErrorScope } from '../helpers/gpu.js';
 import { freshSeed, rng } from '../helpers/random.js';
 import { makeQuantizationArgs, type QuantizationArgs } from '../../src/quantization/args.js';
 import { presetScheme } from '../../src/quantization/presets.js';
-import { laneElements, planQuantization, QuantizationError } from '../../src/quantization/quantizeWeight.js';
+import { laneElements, planQuantization, QuantizationError, type QuantizedWeight } from '../../src/quantization/quantizeWeight.js';
+import type { ReferenceResult } from '../../src/quantization/reference.js';
 import { edgyWeight, expectSame, runBoth } from './helpers.js';
 
 const hardware = useHardware();
+
+/** The error sums (one partial per group on the subgroup paths) against float64. */
+function expectErrorSums(gpu: QuantizedWeight, ref: ReferenceResult, w: Float32Array): void {
+  let e2 = 0;
+  let x2 = 0;
+  for (let i = 0; i < w.length; i++) {
+    e2 += (w[i] - ref.fake[i]) ** 2;
+    x2 += w[i] ** 2;
+  }
+  expect(Math.abs(gpu.normSquared - x2)).toBeLessThanOrEqual(1e-4 * x2);
+  expect(Math.abs(gpu.errorSquared - e2)).toBeLessThanOrEqual(1e-2 * e2 + 1e-30);
+}
 
 /** The lanes path (quantizeLanes): one-row power-of-two groups held by clusters of subgroup lanes. */
 describe('quantizeLanes equals the float64 reference of compressed-tensors', () => {
@@ -45,15 +58,7 @@ describe('quantizeLanes equals the float64 reference of compressed-tensors', () 
       const { gpu, ref, raw } = await runBoth(hw, w, rows, cols, args, { dtype, laneElements, fake, simulateInexactDivision: jitter });
       expect(raw.path).toBe('lanes');
       expectSame(`${name} ${dtype} EPT ${laneElements} fake ${fake} jitter ${jitter} seed ${seed}`, gpu, ref);
-      // The error sums (one partial per group on this path) against float64.
-      let e2 = 0;
-      let x2 = 0;
-      for (let i = 0; i < rows * cols; i++) {
-        e2 += (w[i] - ref.fake[i]) ** 2;
-        x2 += w[i] ** 2;
-      }
-      expect(Math.abs(gpu.normSquared - x2)).toBeLessThanOrEqual(1e-4 * x2);
-      expect(Math.abs(gpu.errorSquared - e2)).toBeLessThanOrEqual(1e-2 * e2 + 1e-30);
+      expectErrorSums(gpu, ref, w);
     });
   }
 
@@ -150,14 +155,7 @@ describe('quantizeLanes equals the float64 reference of compressed-tensors', () 
           const { gpu, ref, raw } = await runBoth(hw, w, rows, cols, args, { laneElements: 16, fake, simulateInexactDivision: jitter });
           expect(raw.path).toBe('rows');
           expectSame(`${name} fake ${fake} jitter ${jitter} seed ${seed}`, gpu, ref);
-          let e2 = 0;
-          let x2 = 0;
-          for (let i = 0; i < rows * cols; i++) {
-            e2 += (w[i] - ref.fake[i]) ** 2;
-            x2 += w[i] ** 2;
-          }
-          expect(Math.abs(gpu.normSquared - x2)).toBeLessThanOrEqual(1e-4 * x2);
-          expect(Math.abs(gpu.errorSquared - e2)).toBeLessThanOrEqual(1e-2 * e2 + 1e-30);
+          expectErrorSums(gpu, ref, w);
         });
       }
     }
