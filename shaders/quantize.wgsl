@@ -500,6 +500,9 @@ const INT_MARGIN_LOG2: i32 = -19;
 // quantizeLanes' int path with codes packed by halves (see there).
 override INT_HALVES: bool = TDT == 0u && QTYPE == 0u && !WRITE_FAKE && (16u % BITS) == 0u;
 
+// quantizeChunk's FP8 E4M3 path without the fake output (see there).
+override FP8_BYTES: bool = TDT == 0u && QTYPE == 1u && !WRITE_FAKE && BITS == 8u;
+
 override TIE_FAST: bool = SYMMETRIC && !MSE && TDT == 0u && QTYPE == 0u && DTYPE == 0u && SCALE_KIND == 0u && !RECIPROCAL_DIV && BITS >= 2u;
 
 // RN(a / H) for a group's max|x| a (bits `amax`), H = halfRange = M / 2 with
@@ -714,7 +717,40 @@ fn quantizeChunk(v: ptr<function, array<u32, EPT_MAX>>, ls: LaneSetup, fakeAt: u
   var e2 = 0.0;
   var x2 = 0.0;
   var bad = false;
-  if (INT_HALVES) {
+  if (FP8_BYTES) {
+    // FP8 E4M3 codes with e4m3Encode's rounding, both sides computed without
+    // branches (a CPU adapter would run both anyway): normals round at bit 20
+    // of the f32 pattern, subnormals (|t| < 2^−6, steps of 2^−9) through the
+    // mantissa of |t| + 2^14, whose ulp is 2^−9 — 2^−6 itself comes out as
+    // code 0x08, the smallest normal, as it should. The quotient is accepted
+    // where the f32 pattern is not within 16 ulp of a halfway point (as
+    // quantizeTry), x = ±0 always (code +0: torch adds the zero point);
+    // everything else in the subnormal range goes to the fixup pass.
+    var good = true;
+    for (var k = 0u; k < EPT; k = k + 1u) {
+      let xb = (*v)[k];
+      let x = bitcast<f32>(xb);
+      let xa = xb & 0x7fffffffu;
+      var qb = bitcast<u32>(x * rcp);
+      if (DIV_JITTER && xa != 0u) { qb = u32(i32(qb) + i32((xb * 2654435761u) >> 29u) % 5i - 2i); }
+      let t = clamp(bitcast<f32>(qb), p.qmin, p.qmax);
+      let tb = bitcast<u32>(t);
+      let a = tb & 0x7fffffffu;
+      let sign = select(tb & 0x80000000u, 0u, xa == 0u);
+      let rn = a + 0x7ffffu + ((a >> 20u) & 1u);
+      let ys = bitcast<f32>(a) + 16384.0;
+      let normal = a >= 0x3c800000u;
+      let code = select(bitcast<u32>(ys) - 0x46800000u, (((rn >> 23u) - 120u) << 3u) | ((rn >> 20u) & 7u), normal) | (sign >> 24u);
+      let mag = select(ys - 16384.0, bitcast<f32>(rn & 0xfff00000u), normal);
+      let r = a & 0xfffffu;
+      good = good && ((normal && (r < 0x7fff0u || r > 0x80010u)) || xa == 0u);
+      let e = fma(-bitcast<f32>(bitcast<u32>(mag) | sign), gp.sEff, x);
+      e2 = fma(e, e, e2);
+      x2 = fma(x, x, x2);
+      words[k >> 2u] = words[k >> 2u] | (code << (8u * (k & 3u)));
+    }
+    bad = !good || gp.fast == 0u;
+  } else if (INT_HALVES) {
     // Int codes of a width dividing 16, without the fake output: the same
     // codes as quantizeTry with about half the operations per element, which
     // is what a CPU adapter's time goes to. Per element: quotient, clamp,

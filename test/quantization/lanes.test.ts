@@ -161,6 +161,31 @@ describe('quantizeLanes equals the float64 reference of compressed-tensors', () 
     }
   });
 
+  it('FP8 codes on exact halfway points stay exact with ±2 ulp quotients (the margin sends them to the fixup pass)', async () => {
+    const hw = await hardware();
+    if (!hw.caps.subgroups) return;
+    const sg = hw.info.subgroupMaxSize ?? 128;
+    const rows = 4;
+    const cols = 64 * sg;
+    const seed = freshSeed();
+    const r = rng(seed);
+    // Each channel's max|x| is 1.75, so its scale is 1.75 / 448 = 2^-8 and x / scale = 256·x exactly:
+    // every other element sits exactly halfway between two E4M3 values (a tie, to even).
+    const w = new Float32Array(rows * cols);
+    for (let i = 0; i < w.length; i++) {
+      const e = -6 + Math.floor(r() * 15);
+      const m = Math.floor(r() * 8);
+      const half = (1 + (m + 0.5) / 8) * 2 ** e;
+      w[i] = (r() < 0.5 ? -1 : 1) * (i % 2 === 0 ? Math.min(half, 440) : Math.fround(r() * 400)) / 256;
+    }
+    for (let row = 0; row < rows; row++) w[row * cols + Math.floor(r() * cols)] = 1.75;
+    await inErrorScope(hw, async () => {
+      const { gpu, ref, raw } = await runBoth(hw, w, rows, cols, presetScheme('FP8_DYNAMIC').weights!, { laneElements: 16, fake: false, simulateInexactDivision: true });
+      expect(raw.path).toBe('rows');
+      expectSame(`FP8 halfway seed ${seed}`, gpu, ref);
+    });
+  });
+
   it('an elements-per-lane value the device cannot run is a QuantizationError', async () => {
     const gpu = { subgroups: true, subgroupMinSize: 8, software: false };
     const args = presetScheme('W4A16').weights!;
