@@ -166,18 +166,20 @@ fn loadSeg(base: u32, n: u32) -> array<u32, 32> {
   return v;
 }
 
-// Dense little-endian packing of 32 fields of `bits` bits: element k at bit k*bits.
+// Dense little-endian packing: field k of `BITS` bits at bit k·BITS of `words`.
+fn packField(words: ptr<function, array<u32, 8>>, k: u32, field: u32) {
+  let bit = k * BITS;
+  let wi = bit >> 5u;
+  let s = bit & 31u;
+  (*words)[wi] = (*words)[wi] | (field << s);
+  if (s + BITS > 32u) { (*words)[wi + 1u] = (*words)[wi + 1u] | (field >> (32u - s)); }
+}
+
+// The 32 fields of a row segment, packed and stored.
 fn storeFields(fields: array<u32, 32>, row: u32, seg: u32) {
   var words: array<u32, 8>;
+  for (var k = 0u; k < 32u; k = k + 1u) { packField(&words, k, fields[k]); }
   let b = BITS;
-  for (var k = 0u; k < 32u; k = k + 1u) {
-    let u = fields[k];
-    let bit = k * b;
-    let wi = bit >> 5u;
-    let s = bit & 31u;
-    words[wi] = words[wi] | (u << s);
-    if (s + b > 32u) { words[wi + 1u] = words[wi + 1u] | (u >> (32u - s)); }
-  }
   let first = seg * b;
   let n = min(b, p.rowWords - first);
   let base = (p.outRowBase + row) * p.rowWords + first;
@@ -220,11 +222,14 @@ fn workgroupSum2(li: u32, a: f32, b: f32
 #endif
 }
 
+// Error partial i (Σ(x − Q(x))², Σx²) of this dispatch.
+fn storeErrorPartial(i: u32, e2: f32, x2: f32) {
+  qp[p.errOffset + 2u * i] = bitcast<u32>(e2);
+  qp[p.errOffset + 2u * i + 1u] = bitcast<u32>(x2);
+}
+
 fn writeErrors(li: u32, wgId: u32, sums: vec2<f32>) {
-  if (li == 0u && wgId < p.nWorkgroups) {
-    qp[p.errOffset + 2u * wgId] = bitcast<u32>(sums.x);
-    qp[p.errOffset + 2u * wgId + 1u] = bitcast<u32>(sums.y);
-  }
+  if (li == 0u && wgId < p.nWorkgroups) { storeErrorPartial(wgId, sums.x, sums.y); }
 }
 
 // The mse observer's choice for a group: the last step up to the global stop
@@ -795,10 +800,7 @@ fn quantizeChunk(v: ptr<function, array<u32, EPT_MAX>>, ls: LaneSetup, fakeAt: u
       var qb = bitcast<u32>(bitcast<f32>((*v)[k]) * rcp);
       if (TIE_FAST) { qb = select(qb, bitcast<u32>(tieQ), (*v)[k] == tieBits); }
       let t = quantizeTry((*v)[k], qb, gp, intLimit);
-      let bit = k * BITS;
-      let s = bit & 31u;
-      words[bit >> 5u] = words[bit >> 5u] | (t.field << s);
-      if (s + BITS > 32u) { words[(bit >> 5u) + 1u] = words[(bit >> 5u) + 1u] | (t.field >> (32u - s)); }
+      packField(&words, k, t.field);
       let x = bitcast<f32>((*v)[k]);
       let d = laneDequant(QOut(t.field, t.value), gp);
       if (WRITE_FAKE && live) { fake[fakeAt + k] = d; }
@@ -808,6 +810,57 @@ fn quantizeChunk(v: ptr<function, array<u32, EPT_MAX>>, ls: LaneSetup, fakeAt: u
     }
   }
   *out = Chunk(words, e2, x2, select(0u, 1u, bad));
+}
+
+// EPT consecutive weight words from element `at` (a multiple of 4 with VEC4).
+fn loadChunk(at: u32, v: ptr<function, array<u32, EPT_MAX>>) {
+#if VEC4
+  for (var j = 0u; j < EPT / 4u; j = j + 1u) {
+    let q = w[(at >> 2u) + j];
+    (*v)[4u * j] = q.x;
+    (*v)[4u * j + 1u] = q.y;
+    (*v)[4u * j + 2u] = q.z;
+    (*v)[4u * j + 3u] = q.w;
+  }
+#else
+  for (var k = 0u; k < EPT; k = k + 1u) { (*v)[k] = w[at + k]; }
+#endif
+}
+
+// Folds a chunk into its group's min/max keys. A symmetric scale needs only
+// max|x|: the keys of ±max|x| stand in for the group's min/max (the same
+// scale, and NaN/Inf still show); callers derive the min key from the max
+// after the cluster reduction.
+fn chunkKeys(v: ptr<function, array<u32, EPT_MAX>>, mn: ptr<function, u32>, mx: ptr<function, u32>) {
+  if (SYMMETRIC && !MSE) {
+    var a = 0u;
+    for (var k = 0u; k < EPT; k = k + 1u) { a = max(a, (*v)[k] & 0x7fffffffu); }
+    *mx = max(*mx, a | 0x80000000u);
+    return;
+  }
+  for (var k = 0u; k < EPT; k = k + 1u) {
+    let key = orderedKey((*v)[k]);
+    *mn = min(*mn, key);
+    *mx = max(*mx, key);
+  }
+}
+
+// The packed words of chunk `unit` (EPT elements from element unit·EPT of this dispatch).
+fn storeChunkWords(unit: u32, words: array<u32, 8>) {
+  let nw = EPT * BITS / 32u;
+  let outBase = p.outRowBase * p.rowWords + unit * nw;
+  for (var j = 0u; j < nw; j = j + 1u) { packed[outBase + j] = words[j]; }
+}
+
+// Lists chunk `unit` for quantizeLanesFixup (`wholeGroup`: its group's
+// qparams must be recomputed too). Per-lane atomics measured faster on
+// lavapipe than one per subgroup with subgroupExclusiveAdd. The indirect x
+// grows to cover entry i, capped at FIX_MAX_WORKGROUPS; the fixup kernel
+// strides over the rest.
+fn listForFixup(unit: u32, wholeGroup: bool) {
+  let i = atomicAdd(&masks[3], 1u);
+  atomicStore(&masks[4u + i], unit | select(0u, FIX_WHOLE_GROUP, wholeGroup));
+  atomicMax(&masks[0], min(i / FIX_WG + 1u, FIX_MAX_WORKGROUPS));
 }
 
 @compute @workgroup_size(WG)
@@ -830,31 +883,8 @@ fn quantizeLanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   var mn = 0xffffffffu;
   var mx = 0u;
   if (live) {
-#if VEC4
-    for (var j = 0u; j < EPT / 4u; j = j + 1u) {
-      let q = w[(inBase >> 2u) + j];
-      v[4u * j] = q.x;
-      v[4u * j + 1u] = q.y;
-      v[4u * j + 2u] = q.z;
-      v[4u * j + 3u] = q.w;
-    }
-#else
-    for (var k = 0u; k < EPT; k = k + 1u) { v[k] = w[inBase + k]; }
-#endif
-    if (SYMMETRIC && !MSE) {
-      // A symmetric scale needs only max |x|: the keys of ±max|x| stand in
-      // for the group's min/max (the same scale, and NaN/Inf still show);
-      // the min key follows from the max after the cluster reduction.
-      var a = 0u;
-      for (var k = 0u; k < EPT; k = k + 1u) { a = max(a, v[k] & 0x7fffffffu); }
-      mx = a | 0x80000000u;
-    } else {
-      for (var k = 0u; k < EPT; k = k + 1u) {
-        let key = orderedKey(v[k]);
-        mn = min(mn, key);
-        mx = max(mx, key);
-      }
-    }
+    loadChunk(inBase, &v);
+    chunkKeys(&v, &mn, &mx);
   }
   let base = li - sgLane;
   let whole = lpg == sgSize;
@@ -896,19 +926,8 @@ fn quantizeLanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   // taken or not, so the exact redo lives in its own (indirect) dispatch
   // sized by the lanes actually listed, instead of in this one.
   // So is every lane of a subgroup whose lanes are not clustered as assumed.
-  // (Per-lane atomics measured faster on lavapipe than one per subgroup with
-  // subgroupExclusiveAdd.) The indirect x grows to cover entry i, capped at
-  // FIX_MAX_WORKGROUPS; the fixup kernel strides over the rest.
-  if (live && (bad || !clustered)) {
-    let i = atomicAdd(&masks[3], 1u);
-    atomicStore(&masks[4u + i], u | select(0u, FIX_WHOLE_GROUP, gp.fast == 0u || !clustered));
-    atomicMax(&masks[0], min(i / FIX_WG + 1u, FIX_MAX_WORKGROUPS));
-  }
-  if (live) {
-    let nw = EPT * BITS / 32u;
-    let outBase = p.outRowBase * p.rowWords + u * nw;
-    for (var j = 0u; j < nw; j = j + 1u) { packed[outBase + j] = words[j]; }
-  }
+  if (live && (bad || !clustered)) { listForFixup(u, gp.fast == 0u || !clustered); }
+  if (live) { storeChunkWords(u, words); }
   if (whole) {
     e2 = subgroupAdd(e2);
     x2 = subgroupAdd(x2);
@@ -920,29 +939,11 @@ fn quantizeLanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   }
 
   // One error partial per group.
-  if (lead) {
-    qp[p.errOffset + 2u * (u >> lpgShift)] = bitcast<u32>(e2);
-    qp[p.errOffset + 2u * (u >> lpgShift) + 1u] = bitcast<u32>(x2);
-  }
+  if (lead) { storeErrorPartial(u >> lpgShift, e2, x2); }
 #endif
 }
 
 // ---------------------------------------------------------------- rows
-
-// EPT consecutive weight words from element `at` (a multiple of 4 with VEC4).
-fn loadChunk(at: u32, v: ptr<function, array<u32, EPT_MAX>>) {
-#if VEC4
-  for (var j = 0u; j < EPT / 4u; j = j + 1u) {
-    let q = w[(at >> 2u) + j];
-    (*v)[4u * j] = q.x;
-    (*v)[4u * j + 1u] = q.y;
-    (*v)[4u * j + 2u] = q.z;
-    (*v)[4u * j + 3u] = q.w;
-  }
-#else
-  for (var k = 0u; k < EPT; k = k + 1u) { (*v)[k] = w[at + k]; }
-#endif
-}
 
 // quantizeRows (subgroup variant only): one-row groups too wide for a lane
 // cluster (channel strategy, group_size 256, 512…; any multiple of sgMax ·
@@ -982,15 +983,7 @@ fn quantizeRows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     if (live) {
       var v: array<u32, EPT_MAX>;
       loadChunk(at, &v);
-      for (var k = 0u; k < EPT; k = k + 1u) {
-        if (SYMMETRIC && !MSE) {
-          mx = max(mx, (v[k] & 0x7fffffffu) | 0x80000000u);
-        } else {
-          let key = orderedKey(v[k]);
-          mn = min(mn, key);
-          mx = max(mx, key);
-        }
-      }
+      chunkKeys(&v, &mn, &mx);
     }
   }
   mx = subgroupMax(mx);
@@ -1007,7 +1000,6 @@ fn quantizeRows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
   }
   var e2 = 0.0;
   var x2 = 0.0;
-  let nw = EPT * BITS / 32u;
   for (var ps = 0u; ps < passes; ps = ps + 1u) {
     let at = groupStart + ps * step + lane * EPT;
     var v: array<u32, EPT_MAX>;
@@ -1018,22 +1010,12 @@ fn quantizeRows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     x2 = x2 + ch.x2;
     // This chunk's unit: its first element (within the dispatch) over EPT.
     let unit = (at - p.inRowBase * p.cols) / EPT;
-    if (live) {
-      let outBase = p.outRowBase * p.rowWords + unit * nw;
-      for (var j = 0u; j < nw; j = j + 1u) { packed[outBase + j] = ch.words[j]; }
-    }
-    if (live && (ch.bad == 1u || !clustered)) {
-      let i = atomicAdd(&masks[3], 1u);
-      atomicStore(&masks[4u + i], unit | select(0u, FIX_WHOLE_GROUP, ls.gp.fast == 0u || !clustered));
-      atomicMax(&masks[0], min(i / FIX_WG + 1u, FIX_MAX_WORKGROUPS));
-    }
+    if (live) { storeChunkWords(unit, ch.words); }
+    if (live && (ch.bad == 1u || !clustered)) { listForFixup(unit, ls.gp.fast == 0u || !clustered); }
   }
   e2 = subgroupAdd(e2);
   x2 = subgroupAdd(x2);
-  if (live && lane == 0u) {
-    qp[p.errOffset + 2u * gl] = bitcast<u32>(e2);
-    qp[p.errOffset + 2u * gl + 1u] = bitcast<u32>(x2);
-  }
+  if (live && lane == 0u) { storeErrorPartial(gl, e2, x2); }
 #endif
 }
 
@@ -1090,22 +1072,16 @@ fn quantizeLanesFixup(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
         // first among them: its qparams and error partial are written here.
         writeParams(g, gp, keys.x, keys.y);
         let r = errorsFromMemory(groupStart, p.groupCols, gp, gp.rcp);
-        qp[p.errOffset + 2u * gl] = bitcast<u32>(r.x);
-        qp[p.errOffset + 2u * gl + 1u] = bitcast<u32>(r.y);
+        storeErrorPartial(gl, r.x, r.y);
       }
     }
     var words: array<u32, 8>;
     for (var k = 0u; k < EPT; k = k + 1u) {
       let q = quantizeValue(weightWord(inBase + k), gp);
       if (WRITE_FAKE) { fake[inBase + k] = dequantValue(q, gp); }
-      let bit = k * BITS;
-      let s = bit & 31u;
-      words[bit >> 5u] = words[bit >> 5u] | (q.field << s);
-      if (s + BITS > 32u) { words[(bit >> 5u) + 1u] = words[(bit >> 5u) + 1u] | (q.field >> (32u - s)); }
+      packField(&words, k, q.field);
     }
-    let nw = EPT * BITS / 32u;
-    let outBase = p.outRowBase * p.rowWords + u * nw;
-    for (var j = 0u; j < nw; j = j + 1u) { packed[outBase + j] = words[j]; }
+    storeChunkWords(u, words);
   }
 }
 
