@@ -430,8 +430,8 @@ export function quantizeWeightGpu(hw: Hardware, weight: Tensor, args: Quantizati
   if (plan.path === 'stats') observeMinMax(hw, weight, g, auxT.buffer, c.statsOffset, options.subgroups);
   let fixups: GPUBuffer | undefined;
   if (plan.path === 'lanes' || plan.path === 'rows') {
-    const mostChunks = Math.max(...rs.map((r) => (r.rows * cols) / o.EPT));
-    fixups = hw.pool.acquire(fixupListWords(mostChunks) * 4, FIXUP_LIST_USAGE, `${name}.fixups`);
+    const words = Math.max(...rs.map((r) => fixupListWords(c, o, r.rows)));
+    fixups = hw.pool.acquire(words * 4, FIXUP_LIST_USAGE, `${name}.fixups`);
   }
   const buffers = { qp: { buffer: qp.buffer }, aux: auxSlice, fixups };
   if (plan.searchEntry) for (const r of rs) dispatchQuantize(hw, plan.searchEntry, c, o, r, buffers, 0, options.subgroups);

@@ -89,15 +89,15 @@ export interface QuantizeBuffers {
   /** global stats, per-group stats, mse masks, shrink factors (u32 words). */
   aux: BufferSlice;
   /**
-   * The lanes path's fixup list (usage STORAGE | INDIRECT | COPY_DST): 4 +
-   * the largest dispatch's units words, see {@link fixupListWords}.
+   * The subgroup paths' fixup list (usage FIXUP_LIST_USAGE), sized by
+   * {@link fixupListWords} for the largest dispatch.
    */
   fixups?: GPUBuffer;
 }
 
-/** Words of the fixup list for `units` EPT-element chunks (indirect counts, length, entries). */
-export function fixupListWords(units: number): number {
-  return 4 + units;
+/** Words of the fixup list for a dispatch of `rows` rows: indirect counts, length, one entry per EPT-element chunk. */
+export function fixupListWords(c: QuantizeConstants, o: QuantizeOverrides, rows: number): number {
+  return 4 + (rows * c.cols) / o.EPT;
 }
 
 const headers = new WeakMap<GPUDevice, GPUBuffer>();
@@ -170,7 +170,7 @@ export function dispatchQuantize(
     : { w: range.weight, packed: range.packed, qp: buffers.qp, fake: range.fake, aux: buffers.aux };
   if (lanes) {
     if (!buffers.fixups) throw new Error('dispatchQuantize: quantizeLanes needs a fixup list');
-    bindings.masks = { buffer: buffers.fixups, size: fixupListWords((range.rows * c.cols) / o.EPT) * 4 };
+    bindings.masks = { buffer: buffers.fixups, size: fixupListWords(c, o, range.rows) * 4 };
     hw.batcher.copy(fixupHeader(hw.device), 0, buffers.fixups, 0, 16);
   }
   const uniforms = {
