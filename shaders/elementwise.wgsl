@@ -20,20 +20,13 @@ struct Params {
 
 override WG: u32 = 256u;
 
-// Linear invocation index over a folded grid, built on global_invocation_id:
-// a CPU adapter (llvmpipe) then sees consecutive lanes addressing consecutive
-// words and loads/stores whole vectors, where the same index rebuilt from
-// workgroup_id and local_invocation_index costs it per-lane gathers (measured
-// 2.3x slower for the vec4 copy on lavapipe).
-fn linearIndex(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-  return gid.x + (gid.y + gid.z * nwg.y) * nwg.x * WG;
-}
+#include "lib/grid.wgsl"
 
 // f16 pairs (little-endian, element 2i in the low half) to f32. unpack2x16float
 // is core WGSL, so this needs no shader-f16.
 @compute @workgroup_size(WG)
 fn castF16ToF32(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let w = linearIndex(gid, nwg);
+  let w = linearInvocation(gid, nwg, WG);
   if (w >= p.count) { return; }
   let v = unpack2x16float(src[p.srcOffset + w]);
   let e = 2u * w;
@@ -44,7 +37,7 @@ fn castF16ToF32(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 // bf16 is the top half of an f32: shifting the bits back up is exact.
 @compute @workgroup_size(WG)
 fn castBf16ToF32(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let w = linearIndex(gid, nwg);
+  let w = linearInvocation(gid, nwg, WG);
   if (w >= p.count) { return; }
   let bits = src[p.srcOffset + w];
   let e = 2u * w;
@@ -55,7 +48,7 @@ fn castBf16ToF32(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
 // Writes `value` into every word: used to poison outputs before a test run.
 @compute @workgroup_size(WG)
 fn fillWords(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let w = linearIndex(gid, nwg);
+  let w = linearInvocation(gid, nwg, WG);
   if (w >= p.count) { return; }
   words[w] = p.value;
 }
@@ -63,7 +56,7 @@ fn fillWords(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
 // Plain vec4 copy: the bandwidth ceiling the benchmark compares kernels against.
 @compute @workgroup_size(WG)
 fn copyVec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let w = linearIndex(gid, nwg);
+  let w = linearInvocation(gid, nwg, WG);
   if (w >= p.count) { return; }
   dst4[w] = src4[w];
 }
