@@ -115,6 +115,9 @@ struct Params {
 // quantizeLanes' fixup list read back by quantizeLanesFixup, which also takes
 // its workgroup counts from it (an indirect dispatch reads it: read-only here).
 @group(0) @binding(7) var<storage, read> fixList: array<u32>;
+// The subgroup kernels' per-group flag words, which listFixups turns into the
+// fixup list (see FIX_ALL).
+@group(0) @binding(8) var<storage, read_write> fixWords: array<u32>;
 
 override WG: u32 = 256u;
 
@@ -852,28 +855,19 @@ fn storeChunkWords(unit: u32, words: array<u32, 8>) {
   for (var j = 0u; j < nw; j = j + 1u) { packed[outBase + j] = words[j]; }
 }
 
-// Lists chunk `unit` for quantizeLanesFixup (`wholeGroup`: its group's
-// qparams must be recomputed too). Per-lane atomics measured faster on
-// lavapipe than one per subgroup with subgroupExclusiveAdd. The indirect x
-// grows to cover entry i, capped at FIX_MAX_WORKGROUPS; the fixup kernel
-// strides over the rest.
-fn listForFixup(unit: u32, wholeGroup: bool) {
-  let i = atomicAdd(&masks[3], 1u);
-  atomicStore(&masks[4u + i], unit | select(0u, FIX_WHOLE_GROUP, wholeGroup));
-  atomicMax(&masks[0], min(i / FIX_WG + 1u, FIX_MAX_WORKGROUPS));
-}
-
 @compute @workgroup_size(WG)
-fn quantizeLanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                 @builtin(local_invocation_index) li: u32
+fn quantizeLanes(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>
 #if SUBGROUPS
                  , @builtin(subgroup_invocation_id) sgLane: u32, @builtin(subgroup_size) sgSize: u32
 #endif
 ) {
 #if SUBGROUPS
-  let wgId = wgLinear(wid, nwg);
-  let u = wgId * WG + li;
-  let live = wgId < p.nWorkgroups && u < p.nUnits;
+  // The global invocation id (not workgroup_id · WG + local_invocation_index):
+  // lavapipe derives local_invocation_index from a per-lane integer division,
+  // and this keeps its loads and stores to consecutive lanes (see lib/grid.wgsl).
+  // Folded workgroups past the dispatch's last have u ≥ nUnits.
+  let u = gid.x + (gid.y + gid.z * nwg.y) * nwg.x * WG;
+  let live = u < p.nUnits;
   // Lanes per group, a power of two: shifts and masks only, since a CPU
   // adapter has no vector integer division.
   let lpg = p.groupCols / EPT;
@@ -886,18 +880,16 @@ fn quantizeLanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     loadChunk(inBase, &v);
     chunkKeys(&v, &mn, &mx);
   }
-  let base = li - sgLane;
-  let whole = lpg == sgSize;
+  // (WG is a multiple of the subgroup size, so u − sgLane is aligned like
+  // the subgroup's first local index.)
+  let base = u - sgLane;
   let firstBase = subgroupBroadcastFirst(base);
   let clustered = subgroupAll(sgSize >= lpg && (base & (sgSize - 1u)) == 0u && base == firstBase);
-  if (whole) {
-    mx = subgroupMax(mx);
-    if (!SYMMETRIC || MSE) { mn = subgroupMin(mn); }
-  } else {
-    for (var m = 1u; m < lpg; m = m << 1u) {
-      mx = max(mx, subgroupShuffleXor(mx, m));
-      if (!SYMMETRIC || MSE) { mn = min(mn, subgroupShuffleXor(mn, m)); }
-    }
+  // Butterfly over the group's lanes, also when they fill the subgroup: a
+  // CPU adapter would run a subgroupMax branch for that case as well as this.
+  for (var m = 1u; m < lpg; m = m << 1u) {
+    mx = max(mx, subgroupShuffleXor(mx, m));
+    if (!SYMMETRIC || MSE) { mn = min(mn, subgroupShuffleXor(mn, m)); }
   }
   // A symmetric group's min key is the key of −max|x| (see above).
   if (SYMMETRIC && !MSE) { mn = ~mx & 0x7fffffffu; }
@@ -921,21 +913,24 @@ fn quantizeLanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   var e2 = ch.e2;
   var x2 = ch.x2;
   let bad = ch.bad == 1u;
-  // Rare: a lane with a quotient too close to a rounding step is listed for
+  // Rare: a lane with a quotient too close to a rounding step is flagged for
   // quantizeLanesFixup. A CPU adapter executes every branch of a kernel,
   // taken or not, so the exact redo lives in its own (indirect) dispatch
-  // sized by the lanes actually listed, instead of in this one.
-  // So is every lane of a subgroup whose lanes are not clustered as assumed.
-  if (live && (bad || !clustered)) { listForFixup(u, gp.fast == 0u || !clustered); }
+  // sized by the lanes actually flagged, instead of in this one. So is every
+  // lane of a subgroup whose lanes are not clustered as assumed. The group's
+  // lead stores the flags as one word (a plain store: atomics here, executed
+  // masked by every SIMD vector, cost lavapipe a quarter of the kernel).
+  let flags = subgroupBallot(live && (bad || !clustered));
+  if (lead) {
+    // The group's lanes are subgroup lanes sgLane..sgLane + lpg − 1, inside
+    // one 32-bit ballot word since lpg ≤ 32 is a power of two (when clustered).
+    let bits = (flags[sgLane >> 5u] >> (sgLane & 31u)) & select((1u << lpg) - 1u, FIX_ALL, lpg == 32u);
+    fixWords[u >> lpgShift] = select(bits, FIX_ALL, gp.fast == 0u || !clustered);
+  }
   if (live) { storeChunkWords(u, words); }
-  if (whole) {
-    e2 = subgroupAdd(e2);
-    x2 = subgroupAdd(x2);
-  } else {
-    for (var m = 1u; m < lpg; m = m << 1u) {
-      e2 = e2 + subgroupShuffleXor(e2, m);
-      x2 = x2 + subgroupShuffleXor(x2, m);
-    }
+  for (var m = 1u; m < lpg; m = m << 1u) {
+    e2 = e2 + subgroupShuffleXor(e2, m);
+    x2 = x2 + subgroupShuffleXor(x2, m);
   }
 
   // One error partial per group.
@@ -956,21 +951,20 @@ fn quantizeLanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
 // quantizeLanes' lanes. A subgroup that is not consecutive invocations
 // aligned to its size (which WGSL does not promise) lists all its chunks.
 @compute @workgroup_size(WG)
-fn quantizeRows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                @builtin(local_invocation_index) li: u32
+fn quantizeRows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>
 #if SUBGROUPS
                 , @builtin(subgroup_invocation_id) sgLane: u32, @builtin(subgroup_size) sgSize: u32
 #endif
 ) {
 #if SUBGROUPS
-  let wgId = wgLinear(wid, nwg);
-  let inv = wgId * WG + li;
+  // The global invocation id, as in quantizeLanes.
+  let inv = gid.x + (gid.y + gid.z * nwg.y) * nwg.x * WG;
   // Group and lane by invocation index, so every chunk has exactly one owner
   // even when subgroups are not laid out as assumed.
   let gl = inv >> countTrailingZeros(sgSize);
   let lane = inv & (sgSize - 1u);
-  let live = wgId < p.nWorkgroups && gl < p.nUnits;
-  let base = li - sgLane;
+  let live = gl < p.nUnits;
+  let base = inv - sgLane;
   let firstBase = subgroupBroadcastFirst(base);
   let clustered = subgroupAll((base & (sgSize - 1u)) == 0u && base == firstBase);
   let step = sgSize * EPT;
@@ -1000,6 +994,11 @@ fn quantizeRows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
   }
   var e2 = 0.0;
   var x2 = 0.0;
+  // Flag words of this group (see listFixups): 32 chunks each, written by one
+  // lane per word — lane 0 collecting several passes when sgSize < 32.
+  let wordBase = gl * fixWordsPerGroup();
+  let whole = ls.gp.fast == 0u || !clustered;
+  var pending = 0u;
   for (var ps = 0u; ps < passes; ps = ps + 1u) {
     let at = groupStart + ps * step + lane * EPT;
     var v: array<u32, EPT_MAX>;
@@ -1011,7 +1010,17 @@ fn quantizeRows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     // This chunk's unit: its first element (within the dispatch) over EPT.
     let unit = (at - p.inRowBase * p.cols) / EPT;
     if (live) { storeChunkWords(unit, ch.words); }
-    if (live && (ch.bad == 1u || !clustered)) { listForFixup(unit, ls.gp.fast == 0u || !clustered); }
+    let flags = subgroupBallot(live && (ch.bad == 1u || !clustered));
+    let first = ps * sgSize;
+    if (sgSize >= 32u) {
+      if (live && (lane & 31u) == 0u) { fixWords[wordBase + ((first + lane) >> 5u)] = select(flags[lane >> 5u], FIX_ALL, whole); }
+    } else {
+      pending = pending | (flags.x << (first & 31u));
+      if (((first + sgSize) & 31u) == 0u || ps + 1u == passes) {
+        if (live && lane == 0u) { fixWords[wordBase + (first >> 5u)] = select(pending, FIX_ALL, whole); }
+        pending = 0u;
+      }
+    }
   }
   e2 = subgroupAdd(e2);
   x2 = subgroupAdd(x2);
@@ -1021,15 +1030,68 @@ fn quantizeRows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 
 // ---------------------------------------------------------------- lanes fixup
 
-// Layout of the fixup list (`masks` in quantizeLanes/Rows, `fixList` in the
-// fixup): [0..3) the indirect workgroup counts (x, 1, 1), [3] the number of
-// listed chunks, [4 + i] chunk i (its unit index, | FIX_WHOLE_GROUP). The
-// host writes (0, 1, 1, 0) before the main kernel.
+// The fixup pass in three steps, all on the GPU:
+//   1. quantizeLanes / quantizeRows store, per group, flag words (`fixWords`):
+//      bit j of word k flags the group's chunk 32k + j; FIX_ALL marks a
+//      group whose qparams must be recomputed from memory too (the main
+//      kernel could not scale it, or its subgroup was not clustered).
+//   2. listFixups turns the flags into the fixup list (`masks` there,
+//      `fixList` in the fixup): [0..3) the indirect workgroup counts
+//      (x, 1, 1), [3] the number of listed chunks, [4 + i] chunk i (its unit
+//      index, | FIX_WHOLE_GROUP). The host writes (0, 1, 1, 0) beforehand.
+//   3. quantizeLanesFixup, dispatched indirectly from that list, redoes them.
 const FIX_WG: u32 = 64u;
 const FIX_MAX_WORKGROUPS: u32 = 65535u;
-// Set on an entry whose group's qparams must be recomputed from memory too
-// (the main kernel could not scale it, or its subgroup was not clustered).
 const FIX_WHOLE_GROUP: u32 = 0x80000000u;
+const FIX_ALL: u32 = 0xffffffffu;
+// Flag words per listFixups invocation: few invocations, so that its atomics
+// (which a CPU adapter runs for every SIMD vector, flagged or not) stay cheap.
+const LIST_WORDS: u32 = 16u;
+
+// Flag words per group: one per 32 chunks (units) of EPT elements.
+fn fixWordsPerGroup() -> u32 {
+  return (p.groupCols / EPT + 31u) / 32u;
+}
+
+// Lists the chunks the main kernel flagged, LIST_WORDS flag words per
+// invocation (the dispatch's groups tile whole rows: rows · nGroupCols groups).
+@compute @workgroup_size(FIX_WG)
+fn listFixups(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = gid.x + (gid.y + gid.z * nwg.y) * nwg.x * FIX_WG;
+  let upg = p.groupCols / EPT;
+  let wpg = fixWordsPerGroup();
+  let nWords = p.rows * p.nGroupCols * wpg;
+  var words: array<u32, LIST_WORDS>;
+  var total = 0u;
+  for (var k = 0u; k < LIST_WORDS; k = k + 1u) {
+    let wi = t * LIST_WORDS + k;
+    var b = 0u;
+    if (wi < nWords) {
+      // The chunks word wi covers (fewer than 32 in a group's last word).
+      let n = min(32u, upg - (wi % wpg) * 32u);
+      b = fixWords[wi] & select((1u << n) - 1u, FIX_ALL, n == 32u);
+    }
+    words[k] = b;
+    total = total + countOneBits(b);
+  }
+  if (total == 0u) { return; }
+  var at = atomicAdd(&masks[3], total);
+  // The indirect x grows to cover the last entry, capped at
+  // FIX_MAX_WORKGROUPS; the fixup kernel strides over the rest.
+  atomicMax(&masks[0], min((at + total - 1u) / FIX_WG + 1u, FIX_MAX_WORKGROUPS));
+  for (var k = 0u; k < LIST_WORDS; k = k + 1u) {
+    let wi = t * LIST_WORDS + k;
+    var b = words[k];
+    let whole = b != 0u && fixWords[wi] == FIX_ALL;
+    let first = (wi / wpg) * upg + (wi % wpg) * 32u;
+    while (b != 0u) {
+      let j = countTrailingZeros(b);
+      b = b & (b - 1u);
+      atomicStore(&masks[4u + at], (first + j) | select(0u, FIX_WHOLE_GROUP, whole));
+      at = at + 1u;
+    }
+  }
+}
 
 // GroupParams of symmetric group g as the main kernel wrote them to qp.
 fn storedParams(g: u32, gs: f32) -> GroupParams {

@@ -15,7 +15,7 @@ import type { ScaleDivision } from './reference.js';
 import { initStats, observeMinMax } from './kernels/observe.js';
 import { packColumns } from './kernels/pack.js';
 import { fillWords } from '../gpu/kernels/elementwise.js';
-import { FIXUP_LIST_USAGE, QUANTIZE_WG, dispatchQuantize, fixupListWords, workgroupsFor, type QuantizeConstants, type QuantizeEntry, type QuantizeOverrides, type QuantizeRange } from './kernels/quantize.js';
+import { FIXUP_LIST_USAGE, QUANTIZE_WG, dispatchQuantize, fixupLayout, workgroupsFor, type QuantizeConstants, type QuantizeEntry, type QuantizeOverrides, type QuantizeRange } from './kernels/quantize.js';
 
 /** A weight that cannot be quantized as asked (bad values, shape, or settings). */
 export class QuantizationError extends Error {
@@ -166,11 +166,12 @@ function align(n: number): number {
  * Elements per invocation on the lanes path for `groupCols`-wide groups of
  * `bits`-bit fields, or 0 when the path does not apply: a power of two of at
  * least 8 (two vec4 loads) that fills whole u32 words, few enough lanes per
- * group to fit in the smallest subgroup, at most 32 elements in registers.
+ * group to fit in the smallest subgroup and in one 32-bit flag word, at most
+ * 32 elements in registers.
  */
 export function laneElements(bits: number, groupCols: number, subgroupMinSize: number, software = false): number {
   if (subgroupMinSize < 1 || groupCols < 1 || (groupCols & (groupCols - 1)) !== 0) return 0;
-  let ept = nextPow2(Math.max(8, 32 / gcd(32, bits), groupCols / subgroupMinSize));
+  let ept = nextPow2(Math.max(8, 32 / gcd(32, bits), groupCols / subgroupMinSize, groupCols / 32));
   if (software) ept = Math.max(ept, Math.min(32, groupCols));
   return ept <= 32 && ept <= groupCols ? ept : 0;
 }
@@ -430,8 +431,8 @@ export function quantizeWeightGpu(hw: Hardware, weight: Tensor, args: Quantizati
   if (plan.path === 'stats') observeMinMax(hw, weight, g, auxT.buffer, c.statsOffset, options.subgroups);
   let fixups: GPUBuffer | undefined;
   if (plan.path === 'lanes' || plan.path === 'rows') {
-    const words = Math.max(...rs.map((r) => fixupListWords(c, o, r.rows)));
-    fixups = hw.pool.acquire(words * 4, FIXUP_LIST_USAGE, `${name}.fixups`);
+    const bytes = Math.max(...rs.map((r) => fixupLayout(c, o, r.rows).totalBytes));
+    fixups = hw.pool.acquire(bytes, FIXUP_LIST_USAGE, `${name}.fixups`);
   }
   const buffers = { qp: { buffer: qp.buffer }, aux: auxSlice, fixups };
   if (plan.searchEntry) for (const r of rs) dispatchQuantize(hw, plan.searchEntry, c, o, r, buffers, 0, options.subgroups);

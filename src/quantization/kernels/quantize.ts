@@ -89,16 +89,38 @@ export interface QuantizeBuffers {
   /** global stats, per-group stats, mse masks, shrink factors (u32 words). */
   aux: BufferSlice;
   /**
-   * The subgroup paths' fixup list (usage FIXUP_LIST_USAGE), sized by
-   * {@link fixupListWords} for the largest dispatch.
+   * The subgroup paths' fixup list and flag words (usage FIXUP_LIST_USAGE),
+   * laid out by {@link fixupLayout} for the largest dispatch.
    */
   fixups?: GPUBuffer;
 }
 
-/** Words of the fixup list for a dispatch of `rows` rows: indirect counts, length, one entry per EPT-element chunk. */
-export function fixupListWords(c: QuantizeConstants, o: QuantizeOverrides, rows: number): number {
-  return 4 + (rows * c.cols) / o.EPT;
+/** Where a dispatch's fixup list and flag words lie in the fixups buffer (bytes). */
+export interface FixupLayout {
+  /** Indirect counts, length, one entry per EPT-element chunk, from offset 0. */
+  listBytes: number;
+  /** The main kernel's flag words (one per 32 chunks of a group), at an offset storage bindings accept. */
+  flagsOffset: number;
+  flagsBytes: number;
+  totalBytes: number;
 }
+
+/** Storage binding offsets must be multiples of this (the WebGPU default minStorageBufferOffsetAlignment and its largest allowed value). */
+const STORAGE_OFFSET_ALIGN = 256;
+
+/** The fixups buffer of a subgroup-path dispatch of `rows` rows (groups tile whole rows). */
+export function fixupLayout(c: QuantizeConstants, o: QuantizeOverrides, rows: number): FixupLayout {
+  const chunks = (rows * c.cols) / o.EPT;
+  const listBytes = 4 * (4 + chunks);
+  const flagsOffset = Math.ceil(listBytes / STORAGE_OFFSET_ALIGN) * STORAGE_OFFSET_ALIGN;
+  const flagsBytes = 4 * rows * c.nGroupCols * Math.ceil(c.groupCols / o.EPT / 32);
+  return { listBytes, flagsOffset, flagsBytes, totalBytes: flagsOffset + flagsBytes };
+}
+
+/** Flag words listFixups reads per invocation (LIST_WORDS in shaders/quantize.wgsl). */
+const LIST_WORDS = 16;
+/** Workgroup size of listFixups and quantizeLanesFixup (FIX_WG). */
+const FIX_WG = 64;
 
 const headers = new WeakMap<GPUDevice, GPUBuffer>();
 
@@ -168,9 +190,10 @@ export function dispatchQuantize(
   const bindings: Record<string, BufferSlice> = search
     ? { w: range.weight, masks: buffers.aux }
     : { w: range.weight, packed: range.packed, qp: buffers.qp, fake: range.fake, aux: buffers.aux };
-  if (lanes) {
+  const layout = lanes ? fixupLayout(c, o, range.rows) : null;
+  if (layout) {
     if (!buffers.fixups) throw new Error('dispatchQuantize: quantizeLanes needs a fixup list');
-    bindings.masks = { buffer: buffers.fixups, size: fixupListWords(c, o, range.rows) * 4 };
+    bindings.fixWords = { buffer: buffers.fixups, offset: layout.flagsOffset, size: layout.flagsBytes };
     hw.batcher.copy(fixupHeader(hw.device), 0, buffers.fixups, 0, 16);
   }
   const uniforms = {
@@ -184,13 +207,17 @@ export function dispatchQuantize(
     errOffset,
   };
   kernel.run(hw.batcher, { bindings, uniforms, workgroups });
-  if (lanes) {
-    // The lanes whose quotients fell too close to a rounding step, redone
-    // exactly; as many workgroups as quantizeLanes listed lanes for.
+  if (layout) {
+    // The chunks whose quotients fell too close to a rounding step, flagged
+    // by the main kernel: listed, then redone exactly by as many workgroups
+    // as were listed.
+    const list = { buffer: buffers.fixups!, offset: 0, size: layout.listBytes };
+    const lister = hw.kernels.get({ shader: 'quantize', entryPoint: 'listFixups', flags, constants: overrideConstants(o) });
+    const flagWords = layout.flagsBytes / 4;
+    lister.run(hw.batcher, { bindings: { fixWords: bindings.fixWords, masks: list }, uniforms, workgroups: Math.ceil(flagWords / (LIST_WORDS * FIX_WG)) });
     const fixup = hw.kernels.get({ shader: 'quantize', entryPoint: 'quantizeLanesFixup', flags, constants: overrideConstants(o) });
-    const { masks, ...rest } = bindings;
-    const fixBindings = { ...rest, fixList: masks };
-    fixup.run(hw.batcher, { bindings: fixBindings, uniforms, workgroups: 0, indirect: { buffer: buffers.fixups!, offset: 0 } });
+    const { fixWords: _flags, ...rest } = bindings;
+    fixup.run(hw.batcher, { bindings: { ...rest, fixList: list }, uniforms, workgroups: 0, indirect: { buffer: buffers.fixups!, offset: 0 } });
   }
   return partials;
 }
