@@ -9,8 +9,8 @@
 // One invocation per row segment of 32 elements (a multiple of 32 columns
 // in); the group of element (R, c) is (R / groupRows) * nGroupCols + c / groupCols.
 // A run of elements of one group is flushed with one atomicMin/atomicMax pair.
-// When the whole weight is one group (strategy tensor) the workgroup reduces
-// first and issues a single pair.
+// When the whole weight is one group (strategy tensor, NVFP4's global scale,
+// the activation observers) observeTensor does the work instead.
 
 #if SUBGROUPS
 enable subgroups;
@@ -28,7 +28,6 @@ struct Params {
   nWorkgroups: u32,
   segsPerRow: u32,
   statsOffset: u32,   // stats[statsOffset + 2g] = min key, [.. + 1] = max key
-  singleGroup: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -40,9 +39,6 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> stats: array<atomic<u32>>;
 
 override WG: u32 = 256u;
-
-var<workgroup> wgMinInv: atomic<u32>;
-var<workgroup> wgMax: atomic<u32>;
 
 fn wgLinear(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
   return wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y;
@@ -88,7 +84,7 @@ fn observeMinMax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     var cur = gRow + c0 / p.groupCols;
     for (var k = 0u; k < n; k = k + 1u) {
       let g = gRow + (c0 + k) / p.groupCols;
-      if (g != cur && p.singleGroup == 0u) {
+      if (g != cur) {
         flush(cur, mn, mx);
         cur = g;
         mn = 0xffffffffu;
@@ -98,23 +94,64 @@ fn observeMinMax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
       mn = min(mn, key);
       mx = max(mx, key);
     }
-    if (p.singleGroup == 0u) { flush(cur, mn, mx); }
+    flush(cur, mn, mx);
   }
-  if (p.singleGroup == 1u) {
-#if SUBGROUPS
-    let smn = subgroupMin(mn);
-    let smx = subgroupMax(mx);
-    if (subgroupElect()) {
-      atomicMax(&wgMinInv, ~smn);
-      atomicMax(&wgMax, smx);
-    }
+}
+
+// Segments each observeTensor invocation reads (see there).
+const TENSOR_SEGS: u32 = 8u;
+
+// Min/max keys of the whole bound chunk as one group, into group 0: the
+// chunk's rows · cols elements read as a flat run of `nUnits` 32-element
+// segments, TENSOR_SEGS per invocation at a stride of the dispatch's
+// invocations, so consecutive invocations read consecutive segments and the
+// atomics, which a CPU adapter runs for every SIMD vector whether or not a
+// lane takes part, come once per TENSOR_SEGS segments. Indexed from the
+// global invocation id (a CPU adapter divides per lane for
+// local_invocation_index); invocations of folded workgroups past the last
+// read nothing.
+@compute @workgroup_size(WG)
+fn observeTensor(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let inv = gid.x + (gid.y + gid.z * nwg.y) * nwg.x * WG;
+  let total = p.rows * p.cols;
+  let start = p.inRowBase * p.cols;
+  let stride = p.nWorkgroups * WG;
+  var mn = 0xffffffffu;
+  var mx = 0u;
+  for (var i = 0u; i < TENSOR_SEGS; i = i + 1u) {
+    let s = inv + i * stride;
+    if (inv < stride && s < p.nUnits) {
+      let e0 = s * 32u;
+      let n = min(32u, total - e0);
+#if VEC4
+      // start and e0 are multiples of 4 (cols is), and so is n.
+      for (var j = 0u; j < 8u; j = j + 1u) {
+        if (4u * j < n) {
+          let q = w[((start + e0) >> 2u) + j];
+          let a = min(orderedKey(q.x), orderedKey(q.y));
+          let b = min(orderedKey(q.z), orderedKey(q.w));
+          let c = max(orderedKey(q.x), orderedKey(q.y));
+          let d = max(orderedKey(q.z), orderedKey(q.w));
+          mn = min(mn, min(a, b));
+          mx = max(mx, max(c, d));
+        }
+      }
 #else
-    atomicMax(&wgMinInv, ~mn);
-    atomicMax(&wgMax, mx);
+      for (var k = 0u; k < n; k = k + 1u) {
+        let key = orderedKey(w[start + e0 + k]);
+        mn = min(mn, key);
+        mx = max(mx, key);
+      }
 #endif
-    workgroupBarrier();
-    if (li == 0u) { flush(0u, ~atomicLoad(&wgMinInv), atomicLoad(&wgMax)); }
+    }
   }
+#if SUBGROUPS
+  mn = subgroupMin(mn);
+  mx = subgroupMax(mx);
+  if (subgroupElect()) { flush(0u, mn, mx); }
+#else
+  flush(0u, mn, mx);
+#endif
 }
 
 // Resets `nUnits` groups to the identities: min key 0xffffffff, max key 0.

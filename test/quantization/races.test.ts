@@ -57,16 +57,16 @@ describe('no data races in kernels that use var<workgroup> (wgsl_reflect detectR
     });
   }
 
-  it('observeMinMax, single-group reduction', async () => {
+  it('observeTensor, whole-tensor reduction', async () => {
     const hw = await hardware();
-    const kernel = hw.kernels.get({ shader: 'observe', entryPoint: 'observeMinMax', flags: { SUBGROUPS: false, VEC4: false }, constants: { WG } });
+    const kernel = hw.kernels.get({ shader: 'observe', entryPoint: 'observeTensor', flags: { SUBGROUPS: false, VEC4: false }, constants: { WG } });
     const rows = 4;
     const cols = 96;
     const uniforms = kernel.packUniforms({
-      rows, cols, inRowBase: 0, globalRowBase: 0, groupRows: rows, groupCols: cols, nGroupCols: 1, nUnits: rows * 3, nWorkgroups: 1, segsPerRow: 3, statsOffset: 0, singleGroup: 1,
+      rows, cols, inRowBase: 0, globalRowBase: 0, groupRows: rows, groupCols: cols, nGroupCols: 1, nUnits: (rows * cols) / 32, nWorkgroups: 1, segsPerRow: 3, statsOffset: 0,
     });
     const stats = new Uint32Array([0xffffffff, 0]);
-    const { races, errors } = detectRaces(kernel.wgsl, 'observeMinMax', [1, 1, 1], { 0: { 0: { uniform: uniforms }, 1: randn(rows * cols, 3).buffer, 2: stats.buffer } }, { constants: { WG } });
+    const { races, errors } = detectRaces(kernel.wgsl, 'observeTensor', [1, 1, 1], { 0: { 0: { uniform: uniforms }, 1: randn(rows * cols, 3).buffer, 2: stats.buffer } }, { constants: { WG } });
     expect(errors, errors.join('\n')).toEqual([]);
     expect(races.map((r) => r.message)).toEqual([]);
   });
