@@ -494,6 +494,12 @@ fn quantizeSegments(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
 // pass, which recomputes everything from memory (slow, same results).
 
 override EPT: u32 = 8u;   // elements per lane: a power of two, EPT · BITS a multiple of 32
+// Nonzero: quantizeLanes holds a symmetric per-tensor scale (min/max keys
+// from aux[statsOffset], observed beforehand) and the weight is read as one
+// flat run of EPT-element chunks; TENSOR_LANES consecutive lanes (a power of
+// two, at most the subgroup size and 32) share a fixup flag word and an error
+// partial, in place of a group's lanes.
+override TENSOR_LANES: u32 = 0u;
 const EPT_MAX: u32 = 32u;
 
 // Codes that matter lie within 2^BITS of zero (|q| ≤ |t| + |zp|). There the
@@ -870,7 +876,8 @@ fn quantizeLanes(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
   let live = u < p.nUnits;
   // Lanes per group, a power of two: shifts and masks only, since a CPU
   // adapter has no vector integer division.
-  let lpg = p.groupCols / EPT;
+  let tensor = TENSOR_LANES > 0u;
+  let lpg = select(p.groupCols / EPT, TENSOR_LANES, tensor);
   let lpgShift = countTrailingZeros(lpg);
   let inBase = p.inRowBase * p.cols + u * EPT;
   var v: array<u32, EPT_MAX>;
@@ -878,7 +885,7 @@ fn quantizeLanes(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
   var mx = 0u;
   if (live) {
     loadChunk(inBase, &v);
-    chunkKeys(&v, &mn, &mx);
+    if (!tensor) { chunkKeys(&v, &mn, &mx); }
   }
   // (WG is a multiple of the subgroup size, so u − sgLane is aligned like
   // the subgroup's first local index.)
@@ -887,23 +894,29 @@ fn quantizeLanes(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
   let clustered = subgroupAll(sgSize >= lpg && (base & (sgSize - 1u)) == 0u && base == firstBase);
   // Butterfly over the group's lanes, also when they fill the subgroup: a
   // CPU adapter would run a subgroupMax branch for that case as well as this.
-  for (var m = 1u; m < lpg; m = m << 1u) {
-    mx = max(mx, subgroupShuffleXor(mx, m));
-    if (!SYMMETRIC || MSE) { mn = min(mn, subgroupShuffleXor(mn, m)); }
+  if (tensor) {
+    // The observed keys stand in for the tensor's ±max|x| (symmetric only).
+    let amax = max(fromKey(aux[p.statsOffset]) & 0x7fffffffu, fromKey(aux[p.statsOffset + 1u]) & 0x7fffffffu);
+    mx = orderedKey(amax);
+  } else {
+    for (var m = 1u; m < lpg; m = m << 1u) {
+      mx = max(mx, subgroupShuffleXor(mx, m));
+      if (!SYMMETRIC || MSE) { mn = min(mn, subgroupShuffleXor(mn, m)); }
+    }
   }
   // A symmetric group's min key is the key of −max|x| (see above).
   if (SYMMETRIC && !MSE) { mn = ~mx & 0x7fffffffu; }
   let laneInGroup = u & (lpg - 1u);
 
   // Groups tile whole rows (cols is a multiple of groupCols), so the group
-  // index is the element index over groupCols.
-  let g = p.globalRowBase * p.nGroupCols + (u >> lpgShift);
+  // index is the element index over groupCols; a per-tensor scale is group 0.
+  let g = select(p.globalRowBase * p.nGroupCols + (u >> lpgShift), 0u, tensor);
   let gs = globalScale();
   var ls: LaneSetup;
   laneSetup(mn, mx, g, gs, &ls);
   let gp = ls.gp;
   let lead = live && laneInGroup == 0u;
-  if (lead) {
+  if (select(lead, live && u == 0u, tensor)) {
     writeParams(g, gp, mn, mx);
     if (SCALE_KIND == 1u && g == 0u) { qp[p.gsOffset] = bitcast<u32>(gs); }
   }
@@ -1058,17 +1071,19 @@ fn fixWordsPerGroup() -> u32 {
 @compute @workgroup_size(FIX_WG)
 fn listFixups(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let t = gid.x + (gid.y + gid.z * nwg.y) * nwg.x * FIX_WG;
-  let upg = p.groupCols / EPT;
-  let wpg = fixWordsPerGroup();
-  let nWords = p.rows * p.nGroupCols * wpg;
+  let tensor = TENSOR_LANES > 0u;
+  let upg = select(p.groupCols / EPT, TENSOR_LANES, tensor);
+  let wpg = select(fixWordsPerGroup(), 1u, tensor);
+  let nWords = select(p.rows * p.nGroupCols * wpg, (p.nUnits + TENSOR_LANES - 1u) / max(TENSOR_LANES, 1u), tensor);
   var words: array<u32, LIST_WORDS>;
   var total = 0u;
   for (var k = 0u; k < LIST_WORDS; k = k + 1u) {
     let wi = t * LIST_WORDS + k;
     var b = 0u;
     if (wi < nWords) {
-      // The chunks word wi covers (fewer than 32 in a group's last word).
-      let n = min(32u, upg - (wi % wpg) * 32u);
+      // The chunks word wi covers (fewer than 32 in a group's last word, or
+      // in the last cluster of a per-tensor weight).
+      let n = select(min(32u, upg - (wi % wpg) * 32u), min(upg, p.nUnits - wi * upg), tensor);
       b = fixWords[wi] & select((1u << n) - 1u, FIX_ALL, n == 32u);
     }
     words[k] = b;
@@ -1110,8 +1125,10 @@ fn storedParams(g: u32, gs: f32) -> GroupParams {
 @compute @workgroup_size(FIX_WG)
 fn quantizeLanesFixup(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let count = fixList[3];
-  // Units per group (a power of two for quantizeLanes, any count for quantizeRows).
-  let lpg = p.groupCols / EPT;
+  // Units per group (a power of two for quantizeLanes, any count for
+  // quantizeRows); per cluster with a per-tensor scale.
+  let tensor = TENSOR_LANES > 0u;
+  let lpg = select(p.groupCols / EPT, TENSOR_LANES, tensor);
   let gs = globalScale();
   for (var i = gid.x; i < count; i = i + nwg.x * FIX_WG) {
     let entry = fixList[4u + i];
@@ -1120,7 +1137,16 @@ fn quantizeLanesFixup(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
     let gl = u / lpg;
     let g = p.globalRowBase * p.nGroupCols + gl;
     var gp: GroupParams;
-    if ((entry & FIX_WHOLE_GROUP) == 0u && SYMMETRIC) {
+    if (tensor) {
+      // The tensor's qparams are in qp[0] (symmetric). A whole-flagged
+      // cluster (the scale outside the hardware quotient's range, or lanes
+      // not clustered) also gets its error partial recomputed here.
+      gp = storedParams(0u, gs);
+      if ((entry & FIX_WHOLE_GROUP) != 0u && u % lpg == 0u) {
+        let r = errorsFromMemory(inBase, min(lpg, p.nUnits - u) * EPT, gp, gp.rcp);
+        storeErrorPartial(u / lpg, r.x, r.y);
+      }
+    } else if ((entry & FIX_WHOLE_GROUP) == 0u && SYMMETRIC) {
       // The group's qparams are right in qp; only this chunk's codes are not.
       // (An asymmetric group recomputes its zero point: qp holds it as an
       // integer, without the sign of a −0 that the codes' zeros depend on.)

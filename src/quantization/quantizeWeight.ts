@@ -73,7 +73,7 @@ export interface QuantizeWeightOptions {
  * whole groups per workgroup slot; `segments`, 32-element row segments;
  * `stats`, observe pass then quantize pass.
  */
-export type QuantizePath = 'lanes' | 'rows' | 'groups' | 'segments' | 'stats';
+export type QuantizePath = 'lanes' | 'rows' | 'tensor' | 'groups' | 'segments' | 'stats';
 
 /** What the lanes path needs to know about the device. */
 export interface SubgroupSupport {
@@ -317,6 +317,20 @@ export function planQuantization(
     ept = rowsEpt;
   }
   if (mse && path === 'stats') throw new QuantizationError(`${name}: the mse observer is supported for channel, group and block strategies, not for "${args.strategy}"`);
+  // A symmetric per-tensor scale (FP8, int8 per tensor): observed first, then
+  // quantizeLanes over the flat weight in clusters of lanes that only share
+  // fixup flags and error partials (`tensorLanes`, at most the smallest subgroup).
+  let tensorLanes = 0;
+  if (args.strategy === 'tensor' && !forceStats && args.symmetric && !mse && device.subgroups && worthCompiling && device.subgroupMinSize >= 1) {
+    const tensorEpt = options.laneElements ?? (device.software ? 32 : Math.max(8, 32 / gcd(32, bits)));
+    const fits = Number.isInteger(tensorEpt) && tensorEpt >= 8 && tensorEpt <= 32 && (tensorEpt & (tensorEpt - 1)) === 0 && (tensorEpt * bits) % 32 === 0 && cols % tensorEpt === 0;
+    if (fits) {
+      path = 'tensor';
+      ept = tensorEpt;
+      tensorLanes = Math.min(32, 2 ** Math.floor(Math.log2(device.subgroupMinSize)));
+    }
+  }
+  const observed = path === 'stats' || path === 'tensor';
 
   const segsPerGroup = g.groupRows * Math.ceil(Math.min(g.groupCols, cols) / 32);
   const tpg = Math.min(QUANTIZE_WG, nextPow2(segsPerGroup));
@@ -326,11 +340,11 @@ export function planQuantization(
 
   // aux: [0,2) global min/max keys, stats, mse masks (global + per group), shrink factors.
   const statsOffset = ALIGN;
-  const maskOffset = statsOffset + align(path === 'stats' ? 2 * nGroups : 0);
+  const maskOffset = statsOffset + align(observed ? 2 * nGroups : 0);
   const shrinkOffset = maskOffset + align(mse ? 1 + nGroups : 0);
   const aux = new Uint32Array(shrinkOffset + align(steps));
   aux[0] = 0xffffffff;
-  for (let i = 0; i < (path === 'stats' ? nGroups : 0); i++) aux[statsOffset + 2 * i] = 0xffffffff;
+  for (let i = 0; i < (observed ? nGroups : 0); i++) aux[statsOffset + 2 * i] = 0xffffffff;
   if (mse) new Float32Array(aux.buffer, shrinkOffset * 4, steps).set(mseShrinkFactors(mse));
 
   const zpOffset = align(nGroups);
@@ -372,14 +386,15 @@ export function planQuantization(
     WRITE_FAKE: !!options.fake,
     DIV_JITTER: !!options.simulateInexactDivision,
     EPT: Math.max(ept, 8),
+    TENSOR_LANES: tensorLanes,
   };
   // A CPU adapter runs a workgroup's subgroups one after another on one
   // thread: 1024-invocation workgroups of the barrier-free subgroup kernels
   // measured ~6 % faster there than 256 (a GPU keeps 256 for occupancy).
-  if ((path === 'lanes' || path === 'rows') && device.software && (device.maxWorkgroupSize ?? 0) >= 1024) overrides.WG = 1024;
+  if ((path === 'lanes' || path === 'rows' || path === 'tensor') && device.software && (device.maxWorkgroupSize ?? 0) >= 1024) overrides.WG = 1024;
   return {
     name, args, dtype, geometry: g, path, layout, bits, rowWords,
-    entry: path === 'lanes' ? 'quantizeLanes' : path === 'rows' ? 'quantizeRows' : path === 'groups' ? 'quantizeGroups' : 'quantizeSegments',
+    entry: path === 'lanes' || path === 'tensor' ? 'quantizeLanes' : path === 'rows' ? 'quantizeRows' : path === 'groups' ? 'quantizeGroups' : 'quantizeSegments',
     searchEntry,
     constants, overrides, aux, errOffset: gsOffset + ALIGN,
   };
@@ -428,16 +443,16 @@ export function quantizeWeightGpu(hw: Hardware, weight: Tensor, args: Quantizati
       observeMinMax(hw, weight, whole, auxT.buffer, 0, options.subgroups);
     }
   }
-  if (plan.path === 'stats') observeMinMax(hw, weight, g, auxT.buffer, c.statsOffset, options.subgroups);
+  if (plan.path === 'stats' || plan.path === 'tensor') observeMinMax(hw, weight, g, auxT.buffer, c.statsOffset, options.subgroups);
   let fixups: GPUBuffer | undefined;
-  if (plan.path === 'lanes' || plan.path === 'rows') {
+  if (plan.path === 'lanes' || plan.path === 'rows' || plan.path === 'tensor') {
     const bytes = Math.max(...rs.map((r) => fixupLayout(c, o, r.rows).totalBytes));
     fixups = hw.pool.acquire(bytes, FIXUP_LIST_USAGE, `${name}.fixups`);
   }
   const buffers = { qp: { buffer: qp.buffer }, aux: auxSlice, fixups };
   if (plan.searchEntry) for (const r of rs) dispatchQuantize(hw, plan.searchEntry, c, o, r, buffers, 0, options.subgroups);
   let errAt = plan.errOffset;
-  const subgroups = plan.path === 'lanes' || plan.path === 'rows' ? true : options.subgroups;
+  const subgroups = plan.path === 'lanes' || plan.path === 'rows' || plan.path === 'tensor' ? true : options.subgroups;
   for (const r of rs) errAt += 2 * dispatchQuantize(hw, plan.entry, c, o, r, buffers, errAt, subgroups);
 
   let packedZeroPoints: Tensor | null = null;

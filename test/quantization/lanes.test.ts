@@ -161,6 +161,47 @@ describe('quantizeLanes equals the float64 reference of compressed-tensors', () 
     }
   });
 
+  it('per-tensor scales (FP8, int8, int4) on the tensor path equal the float64 reference, with ±2 ulp quotients too', async () => {
+    const hw = await hardware();
+    if (!hw.caps.subgroups) return;
+    const gpu = { subgroups: true, subgroupMinSize: 8, software: false };
+    expect(planQuantization(presetScheme('FP8').weights!, 4, 96, {}, false, gpu).path).toBe('tensor');
+    expect(planQuantization(makeQuantizationArgs({ numBits: 8, strategy: 'tensor', symmetric: false }), 4, 96, {}, false, gpu).path).toBe('stats');
+    expect(planQuantization(presetScheme('FP8').weights!, 4, 96, {}, false, { ...gpu, subgroups: false }).path).toBe('stats');
+    const cases: [string, QuantizationArgs][] = [
+      ['FP8 tensor', presetScheme('FP8').weights!],
+      ['int8 tensor', makeQuantizationArgs({ numBits: 8, strategy: 'tensor' })],
+      ['int4 tensor', makeQuantizationArgs({ numBits: 4, strategy: 'tensor' })],
+    ];
+    // 5 × 96 elements: 15 chunks of 32 or 60 of 8, so the last lane cluster is partial.
+    const rows = 5;
+    const cols = 96;
+    for (const [name, args] of cases) {
+      for (const [ept, fake, jitter] of [[32, false, false], [8, true, true], [32, false, true]] as const) {
+        const seed = freshSeed();
+        const w = edgyWeight(rows, cols, seed, cols, 'f32');
+        await inErrorScope(hw, async () => {
+          const { gpu: q, ref, raw } = await runBoth(hw, w, rows, cols, args, { laneElements: ept, fake, simulateInexactDivision: jitter });
+          expect(raw.path).toBe('tensor');
+          expectSame(`${name} EPT ${ept} fake ${fake} jitter ${jitter} seed ${seed}`, q, ref);
+          expectErrorSums(q, ref, w);
+        });
+      }
+    }
+    // A scale outside the hardware quotient's range (here subnormal) sends every
+    // cluster to the fixup pass whole; all zeros too. (The error sums of such
+    // values underflow in f32, so only the codes and scales are compared.)
+    const seed = freshSeed();
+    const tiny = edgyWeight(rows, cols, seed, cols, 'f32').map((x) => Math.fround(x * 1e-36));
+    for (const [label, w] of [['tiny', tiny], ['zeros', new Float32Array(rows * cols)]] as const) {
+      await inErrorScope(hw, async () => {
+        const { gpu: q, ref, raw } = await runBoth(hw, w, rows, cols, presetScheme('FP8').weights!, { laneElements: 8, fake: true });
+        expect(raw.path).toBe('tensor');
+        expectSame(`FP8 tensor ${label} seed ${seed}`, q, ref);
+      });
+    }
+  });
+
   it('FP8 codes on exact halfway points stay exact with ±2 ulp quotients (the margin sends them to the fixup pass)', async () => {
     const hw = await hardware();
     if (!hw.caps.subgroups) return;

@@ -58,6 +58,12 @@ export interface QuantizeOverrides {
   EPT: number;
   /** Workgroup size of quantizeLanes / quantizeRows (default QUANTIZE_WG). */
   WG?: number;
+  /**
+   * Nonzero: quantizeLanes quantizes the whole weight with one (per-tensor)
+   * scale, and this many lanes (a power of two up to the smallest subgroup
+   * and 32) share a fixup flag word and an error partial.
+   */
+  TENSOR_LANES?: number;
 }
 
 /** Override values as numbers (booleans as 0/1), the form pipeline constants take. */
@@ -113,7 +119,7 @@ export function fixupLayout(c: QuantizeConstants, o: QuantizeOverrides, rows: nu
   const chunks = (rows * c.cols) / o.EPT;
   const listBytes = 4 * (4 + chunks);
   const flagsOffset = Math.ceil(listBytes / STORAGE_OFFSET_ALIGN) * STORAGE_OFFSET_ALIGN;
-  const flagsBytes = 4 * rows * c.nGroupCols * Math.ceil(c.groupCols / o.EPT / 32);
+  const flagsBytes = o.TENSOR_LANES ? 4 * Math.ceil(chunks / o.TENSOR_LANES) : 4 * rows * c.nGroupCols * Math.ceil(c.groupCols / o.EPT / 32);
   return { listBytes, flagsOffset, flagsBytes, totalBytes: flagsOffset + flagsBytes };
 }
 
@@ -148,7 +154,8 @@ export function workgroupsFor(entry: QuantizeEntry, c: QuantizeConstants, o: Qua
   const wg = o.WG ?? QUANTIZE_WG;
   if (entry === 'quantizeLanes') {
     const units = (rows * c.cols) / o.EPT;
-    return { units, workgroups: Math.ceil(units / wg), partials: (rows * c.cols) / c.groupCols };
+    const partials = o.TENSOR_LANES ? Math.ceil(units / o.TENSOR_LANES) : (rows * c.cols) / c.groupCols;
+    return { units, workgroups: Math.ceil(units / wg), partials };
   }
   if (entry === 'quantizeRows') {
     // One subgroup per group, of at most sgMax invocations.
