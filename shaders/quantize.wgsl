@@ -84,6 +84,7 @@ struct Params {
   gsOffset: u32,
   errOffset: u32,
   sgMax: u32,
+  setupOffset: u32,
 }
 
 // Params field meanings:
@@ -100,6 +101,7 @@ struct Params {
 //   globalStatsOffset  aux offset of the tensor-wide min/max keys (global scale)
 //   zpOffset/gsOffset/errOffset  where zero points, the global scale and error partials go in qp
 //   sgMax              largest subgroup size the host planned quantizeRows' workgroups for
+//   setupOffset        qp words where tensorSetup leaves the per-tensor LaneSetup (TENSOR_LANES)
 
 @group(0) @binding(0) var<uniform> p: Params;
 #if VEC4
@@ -861,6 +863,39 @@ fn storeChunkWords(unit: u32, words: array<u32, 8>) {
   for (var j = 0u; j < nw; j = j + 1u) { packed[outBase + j] = words[j]; }
 }
 
+// Per-tensor qparams (TENSOR_LANES), computed once from the observed keys in
+// aux[statsOffset] instead of in every lane (exact divisions: a quarter of
+// the per-tensor kernel's time on a CPU adapter): qp[0] gets the scale as
+// quantizeLanes' group leads write theirs, and qp[setupOffset..] the
+// LaneSetup the lanes load. The observed keys stand in for ±max|x|
+// (symmetric only).
+@compute @workgroup_size(1)
+fn tensorSetup() {
+  let amax = max(fromKey(aux[p.statsOffset]) & 0x7fffffffu, fromKey(aux[p.statsOffset + 1u]) & 0x7fffffffu);
+  let mx = orderedKey(amax);
+  let mn = ~mx & 0x7fffffffu;
+  var ls: LaneSetup;
+  laneSetup(mn, mx, 0u, globalScale(), &ls);
+  writeParams(0u, ls.gp, mn, mx);
+  let o = p.setupOffset;
+  qp[o] = bitcast<u32>(ls.gp.scale);
+  qp[o + 1u] = bitcast<u32>(ls.gp.sEff);
+  qp[o + 2u] = bitcast<u32>(ls.gp.zp);
+  qp[o + 3u] = bitcast<u32>(ls.gp.rcp);
+  qp[o + 4u] = ls.gp.fast;
+  qp[o + 5u] = bitcast<u32>(ls.rcp);
+  qp[o + 6u] = bitcast<u32>(ls.intLimit);
+  qp[o + 7u] = ls.tieBits;
+  qp[o + 8u] = bitcast<u32>(ls.tieQ);
+}
+
+// The LaneSetup tensorSetup left in qp.
+fn loadTensorSetup() -> LaneSetup {
+  let o = p.setupOffset;
+  let gp = GroupParams(bitcast<f32>(qp[o]), bitcast<f32>(qp[o + 1u]), bitcast<f32>(qp[o + 2u]), bitcast<f32>(qp[o + 3u]), qp[o + 4u]);
+  return LaneSetup(gp, bitcast<f32>(qp[o + 5u]), bitcast<f32>(qp[o + 6u]), qp[o + 7u], bitcast<f32>(qp[o + 8u]));
+}
+
 @compute @workgroup_size(WG)
 fn quantizeLanes(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>
 #if SUBGROUPS
@@ -894,11 +929,7 @@ fn quantizeLanes(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
   let clustered = subgroupAll(sgSize >= lpg && (base & (sgSize - 1u)) == 0u && base == firstBase);
   // Butterfly over the group's lanes, also when they fill the subgroup: a
   // CPU adapter would run a subgroupMax branch for that case as well as this.
-  if (tensor) {
-    // The observed keys stand in for the tensor's ±max|x| (symmetric only).
-    let amax = max(fromKey(aux[p.statsOffset]) & 0x7fffffffu, fromKey(aux[p.statsOffset + 1u]) & 0x7fffffffu);
-    mx = orderedKey(amax);
-  } else {
+  if (!tensor) {
     for (var m = 1u; m < lpg; m = m << 1u) {
       mx = max(mx, subgroupShuffleXor(mx, m));
       if (!SYMMETRIC || MSE) { mn = min(mn, subgroupShuffleXor(mn, m)); }
@@ -913,10 +944,14 @@ fn quantizeLanes(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
   let g = select(p.globalRowBase * p.nGroupCols + (u >> lpgShift), 0u, tensor);
   let gs = globalScale();
   var ls: LaneSetup;
-  laneSetup(mn, mx, g, gs, &ls);
+  if (tensor) {
+    ls = loadTensorSetup();
+  } else {
+    laneSetup(mn, mx, g, gs, &ls);
+  }
   let gp = ls.gp;
   let lead = live && laneInGroup == 0u;
-  if (select(lead, live && u == 0u, tensor)) {
+  if (lead && !tensor) {
     writeParams(g, gp, mn, mx);
     if (SCALE_KIND == 1u && g == 0u) { qp[p.gsOffset] = bitcast<u32>(gs); }
   }

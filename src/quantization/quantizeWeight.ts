@@ -369,6 +369,7 @@ export function planQuantization(
     shrinkOffset,
     zpOffset,
     gsOffset,
+    setupOffset: gsOffset + ALIGN,
     sgMax,
   };
   const overrides: QuantizeOverrides = {
@@ -396,7 +397,7 @@ export function planQuantization(
     name, args, dtype, geometry: g, path, layout, bits, rowWords,
     entry: path === 'lanes' || path === 'tensor' ? 'quantizeLanes' : path === 'rows' ? 'quantizeRows' : path === 'groups' ? 'quantizeGroups' : 'quantizeSegments',
     searchEntry,
-    constants, overrides, aux, errOffset: gsOffset + ALIGN,
+    constants, overrides, aux, errOffset: gsOffset + 2 * ALIGN,
   };
 }
 

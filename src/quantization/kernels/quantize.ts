@@ -31,6 +31,8 @@ export interface QuantizeConstants extends FakeQuantUniforms {
   shrinkOffset: number;
   zpOffset: number;
   gsOffset: number;
+  /** Where tensorSetup leaves the per-tensor LaneSetup for quantizeLanes (TENSOR_LANES), in qp words. */
+  setupOffset: number;
   /** Largest subgroup size the device may run quantizeRows with (its workgroup count is planned for it). */
   sgMax: number;
 }
@@ -213,6 +215,11 @@ export function dispatchQuantize(
     nWorkgroups: workgroups,
     errOffset,
   };
+  if (o.TENSOR_LANES && entry === 'quantizeLanes') {
+    // The per-tensor qparams, once, for every lane to load.
+    const setup = hw.kernels.get({ shader: 'quantize', entryPoint: 'tensorSetup', flags, constants: overrideConstants(o) });
+    setup.run(hw.batcher, { bindings: { qp: buffers.qp, aux: buffers.aux }, uniforms, workgroups: 1 });
+  }
   kernel.run(hw.batcher, { bindings, uniforms, workgroups });
   if (layout) {
     // The chunks whose quotients fell too close to a rounding step, flagged
