@@ -519,6 +519,9 @@ override INT_HALVES: bool = TDT == 0u && QTYPE == 0u && !WRITE_FAKE && (16u % BI
 // quantizeChunk's FP8 E4M3 path without the fake output (see there).
 override FP8_BYTES: bool = TDT == 0u && QTYPE == 1u && !WRITE_FAKE && BITS == 8u;
 
+// quantizeChunk's FP4 E2M1 path (NVFP4) without the fake output (see there).
+override FP4_NIBBLES: bool = TDT == 0u && QTYPE == 2u && !WRITE_FAKE && BITS == 4u;
+
 override TIE_FAST: bool = SYMMETRIC && !MSE && TDT == 0u && QTYPE == 0u && DTYPE == 0u && SCALE_KIND == 0u && !RECIPROCAL_DIV && BITS >= 2u;
 
 // RN(a / H) for a group's max|x| a (bits `amax`), H = halfRange = M / 2 with
@@ -766,6 +769,49 @@ fn quantizeChunk(v: ptr<function, array<u32, EPT_MAX>>, ls: LaneSetup, fakeAt: u
       words[k >> 2u] = words[k >> 2u] | (code << (8u * (k & 3u)));
     }
     bad = !good || gp.fast == 0u;
+  } else if (FP4_NIBBLES) {
+    // FP4 E2M1 codes with fp4Encode's rounding, without branches or its
+    // table: |t| is scaled to its binade's step (0.5 below 2, 1 below 4, 2
+    // up to 6), where rounding half to even is exactly the E2M1 tie to the
+    // even code, and the code is that integer plus the binade's offset (0, 2,
+    // 4). The binade edges 2 and 4 are grid values, not steps, so only the
+    // distance of the scaled value to a half step decides the fixup pass (its
+    // ≤ 12 · 5 ulp error stays far below the int margin for 4 bits). Codes of
+    // four elements are summed in f32 into a half word, as for int codes.
+    var worst = 0.0;
+    var good = true;
+    var half = 0.0;
+    for (var k = 0u; k < EPT; k = k + 1u) {
+      let xb = (*v)[k];
+      let x = bitcast<f32>(xb);
+      let xa = xb & 0x7fffffffu;
+      var qb = bitcast<u32>(x * rcp);
+      if (DIV_JITTER && xa != 0u) { qb = u32(i32(qb) + i32((xb * 2654435761u) >> 29u) % 5i - 2i); }
+      let qa = qb & 0x7fffffffu;
+      // The hardware quotient is tried for normal x with a quotient in range
+      // (as quantizeTry); x = ±0 is code 0 (torch adds the zero point).
+      good = good && (xa == 0u || (xa >= 0x00800000u && qa >= 0x0d000000u && qa < 0x7f000000u));
+      let t = clamp(bitcast<f32>(qb), p.qmin, p.qmax);
+      let a = abs(t);
+      let small = a < 2.0;
+      let mid = a < 4.0;
+      let y = a * select(select(0.5, 1.0, mid), 2.0, small);
+      let r = round(y);
+      worst = max(worst, abs(y - r));
+      let mag = r * select(select(2.0, 1.0, mid), 0.5, small);
+      let neg = t < 0.0;
+      let code = r + select(select(4.0, 2.0, mid), 0.0, small) + select(0.0, 8.0, neg);
+      let e = fma(-select(mag, -mag, neg), gp.sEff, x);
+      e2 = fma(e, e, e2);
+      x2 = fma(x, x, x2);
+      let c = k & 3u;
+      if (c == 0u) { half = code; } else { half = fma(code, f32(1u << (4u * c)), half); }
+      if (c == 3u) {
+        let hw = bitcast<u32>(half + 8388608.0) & 0xffffu;
+        words[k >> 3u] = words[k >> 3u] | (hw << (16u * ((k >> 2u) & 1u)));
+      }
+    }
+    bad = !good || gp.fast == 0u || !(worst < 0.5 - ldexp(1.0, INT_MARGIN_LOG2 + 4));
   } else if (INT_HALVES) {
     // Int codes of a width dividing 16, without the fake output: the same
     // codes as quantizeTry with about half the operations per element, which

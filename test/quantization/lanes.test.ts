@@ -70,13 +70,15 @@ describe('quantizeLanes equals the float64 reference of compressed-tensors', () 
     }
   });
 
-  it('other widths and group sizes: asymmetric, 8-bit, 3-bit (fields across words), group 32, NVFP4', async () => {
+  it('other widths and group sizes: asymmetric, 8-bit, 3-bit (fields across words), group 32, NVFP4 with and without the fake output', async () => {
     if (!(await hardware()).caps.subgroups) return;
     await check('W4A16_ASYM', presetScheme('W4A16_ASYM').weights!, 5, 384, 'f32', 32, true);
     await check('W8A16', presetScheme('W8A16').weights!, 4, 256, 'f32', 16, false);
     await check('W3A16', presetScheme('W3A16').weights!, 4, 256, 'bf16', 32, true);
     await check('int4 group 32 asym', makeQuantizationArgs({ numBits: 4, strategy: 'group', groupSize: 32, symmetric: false }), 5, 96, 'f32', 8, true);
     await check('NVFP4A16', presetScheme('NVFP4A16').weights!, 6, 64, 'f32', 8, true);
+    await check('NVFP4A16', presetScheme('NVFP4A16').weights!, 6, 96, 'f32', 16, false);
+    await check('NVFP4A16', presetScheme('NVFP4A16').weights!, 4, 256, 'bf16', 8, false);
   });
 
   it('stays exact when every hardware quotient is off by up to ±2 ulp (the fixup pass redoes those near a step)', async () => {
@@ -87,6 +89,8 @@ describe('quantizeLanes equals the float64 reference of compressed-tensors', () 
       await check('W4A16', presetScheme('W4A16').weights!, 6, 512, 'f32', 32, fake, true);
       await check('W8A16', presetScheme('W8A16').weights!, 4, 256, 'f32', 16, fake, true);
       await check('W4A16_ASYM', presetScheme('W4A16_ASYM').weights!, 5, 256, 'f32', 32, fake, true);
+      // Without the fake output, NVFP4 takes the branch-free E2M1 path.
+      await check('NVFP4A16', presetScheme('NVFP4A16').weights!, 6, 64, 'f32', 16, fake, true);
     }
   });
 
@@ -225,6 +229,31 @@ describe('quantizeLanes equals the float64 reference of compressed-tensors', () 
       expect(raw.path).toBe('rows');
       expectSame(`FP8 halfway seed ${seed}`, gpu, ref);
     });
+  });
+
+  it('NVFP4 codes on exact E2M1 halfway points stay exact with ±2 ulp quotients', async () => {
+    const hw = await hardware();
+    if (!hw.caps.subgroups) return;
+    const rows = 4;
+    const cols = 128;
+    const seed = freshSeed();
+    const r = rng(seed);
+    // Every group of 16 holds ±6, so the tensor's global scale is 448 / 6 · 6 = 448, every
+    // group's FP8 scale is 448 and its effective scale 1: x / scale = x, and the halfway
+    // values below are exact ties on the E2M1 grid (to the even code).
+    const ties = [0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5];
+    const w = new Float32Array(rows * cols);
+    for (let i = 0; i < w.length; i++) {
+      const sign = r() < 0.5 ? -1 : 1;
+      w[i] = sign * (i % 16 === 0 ? 6 : r() < 0.6 ? ties[Math.floor(r() * ties.length)] : Math.fround(r() * 6));
+    }
+    for (const jitter of [false, true]) {
+      await inErrorScope(hw, async () => {
+        const { gpu, ref, raw } = await runBoth(hw, w, rows, cols, presetScheme('NVFP4A16').weights!, { laneElements: 16, fake: false, simulateInexactDivision: jitter });
+        expect(raw.path).toBe('lanes');
+        expectSame(`NVFP4 halfway jitter ${jitter} seed ${seed}`, gpu, ref);
+      });
+    }
   });
 
   it('an elements-per-lane value the device cannot run is a QuantizationError', async () => {
