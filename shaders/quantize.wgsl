@@ -522,10 +522,44 @@ override FP8_BYTES: bool = TDT == 0u && QTYPE == 1u && !WRITE_FAKE && BITS == 8u
 // quantizeChunk's FP4 E2M1 path (NVFP4) without the fake output (see there).
 override FP4_NIBBLES: bool = TDT == 0u && QTYPE == 2u && !WRITE_FAKE && BITS == 4u;
 
+// NVFP4's group qparams by nvfp4Params (see there).
+override NVFP4_FAST: bool = FP4_NIBBLES && SCALE_KIND == 1u && FP8_SCALE && SYMMETRIC && !MSE && !RECIPROCAL_DIV;
+
+// An NVFP4 group's qparams (global scale gs, FP8 scales, FP4 codes) from its
+// max|x| (bits `amax`), as qparamsFromMinMax computes them, with two of its
+// exact steps made cheap for a lane that holds only 16 elements:
+// RN(max|x| / 6) by symmetricScaleBits (M = 12), and gs · scale by the
+// hardware product where inputs and result are normal (exact then). The FP8
+// rounding of the scale is FP8_BYTES' bit rounding (normals at bit 20,
+// subnormals through + 2^14). A group outside those ranges gets fast = 0 and
+// goes to the fixup pass whole. rcp is left 0: the lanes multiply by the
+// hardware reciprocal (laneSetup), the fixup recomputes everything exactly.
+fn nvfp4Params(amax: u32, gs: f32) -> GroupParams {
+  let sb = symmetricScaleBits(amax, 12u);
+  let s0 = roundDt(bitcast<f32>(sb), DTYPE);
+  let s1 = gs * s0;
+  let ok = sb != 0u && isNormalBits(bitcast<u32>(gs) & 0x7fffffffu) && isNormalBits(bitcast<u32>(s0)) && isNormalBits(bitcast<u32>(s1) & 0x7fffffffu);
+  // e4m3Decode(e4m3Encode(clamp(s1, ±448))) for s1 ≥ 0.
+  let a = min(bitcast<u32>(s1) & 0x7fffffffu, 0x43e00000u);
+  let rn = (a + 0x7ffffu + ((a >> 20u) & 1u)) & 0xfff00000u;
+  // (The subnormal step count is read from the bits and scaled back: a
+  // compiler may fold (a + 2^14) − 2^14 into a.)
+  let sub = f32(i32(bitcast<u32>(bitcast<f32>(a) + 16384.0) - 0x46800000u)) * 0.001953125;
+  let scale = select(sub, bitcast<f32>(rn), a >= 0x3c800000u);
+  var gp: GroupParams;
+  gp.scale = roundDt(select(scale, p.eps, scale == 0.0), DTYPE);
+  gp.zp = 0.0;
+  gp.sEff = divRN(gp.scale, gs);
+  let se = bitcast<u32>(gp.sEff) & 0x7fffffffu;
+  gp.fast = select(0u, 1u, ok && isNormalBits(se) && se < 0x7e800000u);
+  gp.rcp = 0.0;
+  return gp;
+}
+
 override TIE_FAST: bool = SYMMETRIC && !MSE && TDT == 0u && QTYPE == 0u && DTYPE == 0u && SCALE_KIND == 0u && !RECIPROCAL_DIV && BITS >= 2u;
 
 // RN(a / H) for a group's max|x| a (bits `amax`), H = halfRange = M / 2 with
-// M = 2^BITS − 1: what qparamsFromMinMax computes with divRN, from the
+// M an integer (2^BITS − 1 for int codes, 12 for FP4): what qparamsFromMinMax computes with divRN, from the
 // hardware product s0 = a · RN(1/H) (within 2 ulp of a / H) corrected in
 // integers. With a = A·2^(ea−23), s0 = S0·2^(es−23) (24-bit significands),
 // a / H − s0 = D / M ulp(s0) where D = 2A·2^(ea−es) − M·S0 is a small integer
@@ -534,13 +568,12 @@ override TIE_FAST: bool = SYMMETRIC && !MSE && TDT == 0u && QTYPE == 0u && DTYPE
 // or 0 where this does not apply — a outside [2^−100, 2^100) (zero, tiny,
 // huge, Inf or NaN groups) or s0 at the edge of its binade, where the ulp
 // changes — and the caller hands the group to the exact path.
-fn symmetricScaleBits(amax: u32) -> u32 {
+fn symmetricScaleBits(amax: u32, M: u32) -> u32 {
   if (amax < 0x0d800000u || amax >= 0x71800000u) { return 0u; }
   let sb0 = bitcast<u32>(bitcast<f32>(amax) * p.invHalfRange);
   let A = (amax & 0x7fffffu) | 0x800000u;
   let S0 = (sb0 & 0x7fffffu) | 0x800000u;
   let d = (amax >> 23u) - (sb0 >> 23u);
-  let M = (1u << BITS) - 1u;
   let D = bitcast<i32>((A << (d + 1u)) - M * S0);
   if ((S0 == 0x800000u && D < 0) || (S0 >= 0xfffffeu && D > 0) || d > 8u) { return 0u; }
   // n = round(|D| / M) ∈ {0, 1, 2}; 2|D| = M or 3M is a tie between n − 1 and n.
@@ -685,9 +718,11 @@ fn laneSetup(mn: u32, mx: u32, g: u32, gs: f32, out: ptr<function, LaneSetup>) {
     // max|x| / halfRange without divRN (most of a lane's fixed cost on a CPU
     // adapter); a group outside its range gets fast = 0, so all its lanes
     // are listed and the fixup pass writes its qparams and codes.
-    let sb = symmetricScaleBits(fromKey(mx));
+    let sb = symmetricScaleBits(fromKey(mx), (1u << BITS) - 1u);
     let sc = bitcast<f32>(sb);
     gp = GroupParams(sc, sc, 0.0, 0.0, select(1u, 0u, sb == 0u));
+  } else if (NVFP4_FAST) {
+    gp = nvfp4Params(fromKey(mx) & 0x7fffffffu, gs);
   } else {
     gp = groupParamsFor(mn, mx, g, gs);
   }
@@ -700,6 +735,8 @@ fn laneSetup(mn: u32, mx: u32, g: u32, gs: f32, out: ptr<function, LaneSetup>) {
     rcp = select(0.0, 1.0 / gp.sEff, gp.fast == 1u);
     intLimit = select(-1.0, 0.5 - ldexp(1.0, i32(BITS) + INT_MARGIN_LOG2), gp.fast == 1u);
   }
+  // FP4 codes likewise (quantizeChunk's margin there covers the hardware reciprocal).
+  if (FP4_NIBBLES) { rcp = select(0.0, 1.0 / gp.sEff, gp.fast == 1u); }
   // A symmetric group's −max|x| divides to within an ulp of qmin − ½ (−7.5
   // for int4, §8) in almost every group, too close for the hardware
   // quotient; its code is decided once per lane (symmetricTieQuotient), so
@@ -760,7 +797,9 @@ fn quantizeChunk(v: ptr<function, array<u32, EPT_MAX>>, ls: LaneSetup, fakeAt: u
       let ys = bitcast<f32>(a) + 16384.0;
       let normal = a >= 0x3c800000u;
       let code = select(bitcast<u32>(ys) - 0x46800000u, (((rn >> 23u) - 120u) << 3u) | ((rn >> 20u) & 7u), normal) | (sign >> 24u);
-      let mag = select(ys - 16384.0, bitcast<f32>(rn & 0xfff00000u), normal);
+      // (The subnormal magnitude from its step count: a compiler may fold
+      // (|t| + 2^14) − 2^14 into |t|.)
+      let mag = select(f32(i32(bitcast<u32>(ys) - 0x46800000u)) * 0.001953125, bitcast<f32>(rn & 0xfff00000u), normal);
       let r = a & 0xfffffu;
       good = good && ((normal && (r < 0x7fff0u || r > 0x80010u)) || xa == 0u);
       let e = fma(-bitcast<f32>(bitcast<u32>(mag) | sign), gp.sEff, x);

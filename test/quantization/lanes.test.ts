@@ -256,6 +256,29 @@ describe('quantizeLanes equals the float64 reference of compressed-tensors', () 
     }
   });
 
+  it('NVFP4 groups far below the tensor maximum (subnormal and zero FP8 scales) equal the reference', async () => {
+    const hw = await hardware();
+    if (!hw.caps.subgroups) return;
+    const rows = 8;
+    const cols = 128;
+    const seed = freshSeed();
+    const r = rng(seed);
+    // Group maxima log-uniform over 1 … 1e-9 of the tensor's: FP8 scales from 448 down
+    // through the E4M3 subnormals (below 2^-6) to zero (then eps).
+    const w = new Float32Array(rows * cols);
+    for (let g = 0; g < w.length / 16; g++) {
+      const m = g === 0 ? 1 : 10 ** (-9 * r());
+      for (let i = 0; i < 16; i++) w[16 * g + i] = Math.fround((r() * 2 - 1) * m);
+    }
+    for (const jitter of [false, true]) {
+      await inErrorScope(hw, async () => {
+        const { gpu, ref, raw } = await runBoth(hw, w, rows, cols, presetScheme('NVFP4A16').weights!, { laneElements: 16, fake: false, simulateInexactDivision: jitter });
+        expect(raw.path).toBe('lanes');
+        expectSame(`NVFP4 small groups jitter ${jitter} seed ${seed}`, gpu, ref);
+      });
+    }
+  });
+
   it('an elements-per-lane value the device cannot run is a QuantizationError', async () => {
     const gpu = { subgroups: true, subgroupMinSize: 8, software: false };
     const args = presetScheme('W4A16').weights!;
