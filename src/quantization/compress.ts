@@ -1,7 +1,9 @@
 /**
  * One Linear weight → its compressed-tensors data, on the GPU: the codes
- * (one per element, the form src/io's checkpoint writer packs), scales, zero
- * points, NVFP4 global scale, and the quantization error for the summary.
+ * (pack-quantized int codes already packed into int32 words by the GPU;
+ * otherwise one per element, the form src/io's checkpoint writer packs),
+ * scales, zero points, NVFP4 global scale, and the quantization error for the
+ * summary.
  */
 import type { Hardware } from '../gpu/hardware.js';
 import type { Tensor } from '../gpu/tensor.js';
@@ -19,8 +21,12 @@ export interface CompressedLinear {
   readonly group: string;
   readonly shape: readonly [number, number];
   readonly format: WeightFormat;
-  /** `[O·I]` codes: signed int8 for int weights, E4M3 bytes for FP8, E2M1 codes 0–15 for FP4. */
-  readonly weight: Int8Array | Uint8Array;
+  /**
+   * pack-quantized: the int32 words `[O, ceil(I·b/32)]` as pack_to_int32
+   * writes them; otherwise `[O·I]` codes: signed int8 for int weights, E4M3
+   * bytes for FP8, E2M1 codes 0–15 for FP4.
+   */
+  readonly weight: Int8Array | Uint8Array | Int32Array;
   /** Stored scale values (exact in the scale dtype), shaped per strategy. */
   readonly weightScale: Float32Array;
   readonly weightZeroPoint?: Int8Array;
@@ -75,7 +81,9 @@ export async function quantizeLinear(hw: Hardware, weight: Tensor, scheme: Quant
     name: `${options.module}.weight`,
     dtype: options.dtype,
     scaleDivision: options.scaleDivision,
-    layout: 'codes',
+    // pack-quantized codes leave the GPU packed (a quarter of the bytes to read
+    // back for int4, and no packing on the host); other formats one per byte.
+    layout: format === 'pack-quantized' ? 'int32' : 'codes',
     globalStats: options.globalStats,
     subgroups: options.subgroups,
   });
@@ -85,13 +93,19 @@ export async function quantizeLinear(hw: Hardware, weight: Tensor, scheme: Quant
   } finally {
     q.dispose();
   }
-  const codes = compactCodes(host);
+  let out: Int8Array | Uint8Array | Int32Array;
+  if (format === 'pack-quantized') {
+    out = new Int32Array(host.packed.buffer, host.packed.byteOffset, rows * host.rowWords);
+  } else {
+    const codes = compactCodes(host);
+    out = args.type === 'int' ? new Int8Array(codes.buffer, codes.byteOffset, codes.length) : codes;
+  }
   return {
     module: options.module,
     group: options.group,
     shape: [rows, cols],
     format,
-    weight: args.type === 'int' ? new Int8Array(codes.buffer, codes.byteOffset, codes.length) : codes,
+    weight: out,
     weightScale: host.scales,
     weightZeroPoint: host.zeroPoints ? Int8Array.from(host.zeroPoints) : undefined,
     weightGlobalScale: host.globalScale === null ? undefined : Float32Array.of(host.globalScale),

@@ -278,7 +278,7 @@ export async function modelFreeQuantize(hw: Hardware, out: OutputFolder, options
         options.onProgress?.({ tensor: p.tensor, index: ++progressIndex, total: plan.quantize.length, shape: p.shape });
       }
     };
-    let codes: Int8Array | Uint8Array | undefined;
+    let codes: Int8Array | Uint8Array | Int32Array | undefined;
     const smallField = async <K extends 'scale' | 'zp' | 'gs'>(k: K): Promise<NonNullable<NonNullable<typeof small>[K]>> => {
       if (!small) {
         const c = await run(p);

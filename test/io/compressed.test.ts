@@ -10,6 +10,7 @@ import type { TensorEntry } from '../../src/io/safetensors/writer.js';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../src/io/numeric/float.js';
 import { randn, freshSeed } from '../helpers/random.js';
 import { quantizeRef, sharedNvfp4GlobalScale } from './quantize-ref.js';
+import { packInt32 } from '../../src/io/compressed/pack.js';
 
 const CONFIG = {
   architectures: ['LlamaForCausalLM'], model_type: 'llama', hidden_size: 64, intermediate_size: 96, num_attention_heads: 4,
@@ -137,6 +138,24 @@ describe('compressed-tensors round trips (write → read → dequantize), every 
       }
       expect(ckpt.denseNames).toEqual([...denseTensors(seed).map((e) => e.name), ...MODULES.map((m) => `${m.module}.weight`)].sort());
       expect(out.text('recipe.yaml')).toContain('quant_stage');
+
+      if (c.format === 'pack-quantized') {
+        // Words packed beforehand (as the GPU quantizer hands them over) write the same files.
+        const prepacked = layers.map((l) => {
+          const [o, i] = l.shape;
+          return { ...l, weight: packInt32(l.weight as Int8Array, o, i, args.num_bits) };
+        });
+        const again = new MemoryFolder('again');
+        await writeCompressedCheckpoint(again, {
+          config: { ...CONFIG, torch_dtype: { F32: 'float32', BF16: 'bfloat16', F16: 'float16' }[c.scaleDtype] },
+          quantization: { config_groups: { group_0: scheme } },
+          layers: prepacked,
+          dense: denseTensors(seed),
+          recipe: 'quant_stage:\n  quant_modifiers: {}\n',
+        });
+        expect([...again.files.keys()].sort()).toEqual([...out.files.keys()].sort());
+        for (const [name, bytes] of out.files) expect(Buffer.from(again.files.get(name)!).equals(Buffer.from(bytes)), name).toBe(true);
+      }
     });
   }
 });
@@ -236,6 +255,7 @@ describe('the writer refuses layers that would load wrongly', () => {
     const { weightScale: _s, ...noScale } = base();
     await expectRefused([noScale as QuantizedLayer], undefined, [], 'missing weightScale');
     await expectRefused([{ ...base(), weightScale: new Float32Array(5) }], undefined, [], 'down_proj.weight_scale', '5 values');
+    await expectRefused([{ ...base(), weight: new Int32Array(5) }], undefined, [], 'down_proj.weight_packed', 'packed weight has 5 values');
     const bad = base();
     (bad.weight as Int8Array)[17] = 9;
     await expectRefused([bad], undefined, [], 'down_proj.weight_packed', 'code 9');

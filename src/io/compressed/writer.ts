@@ -10,7 +10,7 @@ import type { QuantizationArgs, QuantizationConfig, QuantizationScheme } from '.
 import { type QuantizationConfigInput, buildQuantizationConfig, scaleDtypeFor } from './config.js';
 import { type LayerRole, type LayerTensorSpec, type ScaleDType, compressedLayerLayout, groupCount } from './layout.js';
 import { bestMatch, isIgnored, looksLikeEmbedding } from './match.js';
-import { packInt32, packZeroPoints } from './pack.js';
+import { packInt32, packZeroPoints, packedWords } from './pack.js';
 
 /** A value, or a function producing it when the writer reaches it (streaming). */
 export type Lazy<T> = T | (() => T | Promise<T>);
@@ -31,9 +31,11 @@ export interface QuantizedLayer {
   /**
    * `[O·I]` codes: int formats → signed `Int8Array` in `[-2^(b-1), 2^(b-1)-1]`;
    * FP8 → `Uint8Array` of E4M3 bit patterns; NVFP4 → `Uint8Array` of E2M1 codes
-   * 0–15, one per element (the writer packs them).
+   * 0–15, one per element (the writer packs them). pack-quantized also takes
+   * an `Int32Array` of words `[O, ceil(I·b/32)]` already packed as
+   * pack_to_int32 does (the GPU quantizer's int32 layout), written as is.
    */
-  readonly weight: Lazy<Int8Array | Uint8Array>;
+  readonly weight: Lazy<Int8Array | Uint8Array | Int32Array>;
   /** f32 scales shaped per strategy (§3.0); written in the scale dtype with RNE (F8_E4M3 for NVFP4). */
   readonly weightScale: Lazy<Float32Array>;
   /** Signed zero points shaped like the scale; only for asymmetric schemes. */
@@ -292,6 +294,11 @@ async function encodeTensor(layer: QuantizedLayer, spec: LayerTensorSpec, format
       return bytesOf(BigInt64Array.from([BigInt(o), BigInt(i)]));
     case 'weight': {
       const v = await resolve(layer.weight);
+      if (format === 'pack-quantized' && v instanceof Int32Array) {
+        expectLength('packed weight', v, o * packedWords(i, w.num_bits), [o, packedWords(i, w.num_bits)]);
+        return bytesOf(v);
+      }
+      if (v instanceof Int32Array) throw new RangeError(`weight: int32 words are only taken for pack-quantized, not ${format}`);
       expectLength('weight', v, o * i, [o, i]);
       if (format === 'pack-quantized') {
         if (!(v instanceof Int8Array)) throw new RangeError('pack-quantized weight codes must be an Int8Array');
