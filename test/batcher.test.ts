@@ -20,17 +20,25 @@ class FakeBuffer {
   destroy(): void {
     this.destroyed = true;
   }
-  async mapAsync(_mode: number, offset = 0, size = this.size - offset): Promise<void> {
+  /** Ranges handed out while mapped for writing, copied into `data` by unmap (as a real mapping would hold them). */
+  private writes: { offset: number; bytes: Uint8Array }[] = [];
+  async mapAsync(mode: number, offset = 0, size = this.size - offset): Promise<void> {
     if (this.destroyed) throw new Error(`mapAsync on destroyed ${this.name}`);
-    if (!(this.usage & 0x01)) throw new Error(`mapAsync on ${this.name} without MAP_READ`);
+    if (mode === 0x01 && !(this.usage & 0x01)) throw new Error(`mapAsync on ${this.name} without MAP_READ`);
+    if (mode === 0x02 && !(this.usage & 0x02)) throw new Error(`mapAsync on ${this.name} without MAP_WRITE`);
     if (offset + size > this.size) throw new Error(`mapAsync range past the end of ${this.name}`);
+    if (this.mapped) throw new Error(`mapAsync on mapped ${this.name}`);
     this.mapped = true;
   }
   getMappedRange(offset = 0, size = this.size - offset): ArrayBuffer {
     if (!this.mapped) throw new Error(`getMappedRange on unmapped ${this.name}`);
-    return this.data.slice(offset, offset + size).buffer;
+    const bytes = this.data.slice(offset, offset + size);
+    if (this.usage & 0x02) this.writes.push({ offset, bytes });
+    return bytes.buffer;
   }
   unmap(): void {
+    for (const w of this.writes) this.data.set(w.bytes, w.offset);
+    this.writes = [];
     this.mapped = false;
   }
   get name(): string {
@@ -103,8 +111,9 @@ class FakeDevice {
     onSubmittedWorkDone: async (): Promise<void> => {},
   };
 
-  createBuffer(desc: { size: number; usage: number; label?: string }): FakeBuffer {
+  createBuffer(desc: { size: number; usage: number; label?: string; mappedAtCreation?: boolean }): FakeBuffer {
     const b = new FakeBuffer(desc.size, desc.usage, desc.label ?? 'buffer', this.nextId++);
+    if (desc.mappedAtCreation) b.mapped = true;
     this.buffers.push(b);
     return b;
   }
@@ -355,6 +364,35 @@ describe('CommandBatcher', () => {
     const ops = dev.events.filter((e) => e.op === 'submit' || (e.op === 'writeBuffer' && e.buf === (a as unknown as FakeBuffer))).map((e) => e.op);
     expect(ops).toEqual(['writeBuffer', 'submit', 'writeBuffer']);
     expect(Array.from(new Uint32Array((a as unknown as FakeBuffer).data.buffer, 0, 4))).toEqual([5, 6, 7, 8]);
+  });
+
+  it('stages large writes through reused MAP_WRITE buffers, in program order with the dispatches', async () => {
+    const { dev, pool, batcher } = setup();
+    const n = (1 << 20) / 4;
+    const a = pool.acquire(4 * n);
+    const b = pool.acquire(4 * n);
+    const first = Uint32Array.from({ length: n }, (_, i) => i * 7 + 1);
+    const second = Uint32Array.from({ length: n }, (_, i) => i * 3 + 2);
+    batcher.write(a, 0, first);
+    // A dispatch after the write sees it; a write after the dispatch does not overtake it.
+    storeWord(batcher, b, 0, 42);
+    batcher.copy(a, 0, b, 4, 4 * (n - 1));
+    batcher.write(a, 0, second);
+    expect(dev.count('writeBuffer')).toBe(0);
+    const gotB = await readWords(batcher, b, n);
+    expect(gotB[0]).toBe(42);
+    expect(gotB.slice(1)).toEqual(Array.from(first.subarray(0, n - 1)));
+    expect(await readWords(batcher, a, n)).toEqual(Array.from(second));
+    // Once their copies were submitted the staging buffers are mapped again and reused.
+    await new Promise((r) => setTimeout(r, 0));
+    const before = dev.buffers.filter((x) => x.usage & 0x02).length;
+    batcher.write(a, 0, first);
+    batcher.flush();
+    expect(dev.buffers.filter((x) => x.usage & 0x02).length).toBe(before);
+    expect(await readWords(batcher, a, n)).toEqual(Array.from(first));
+    // Small writes still take writeBuffer.
+    batcher.write(a, 0, new Uint32Array([9, 9, 9, 9]));
+    expect(dev.count('writeBuffer')).toBeGreaterThan(0);
   });
 
   it('records copies and clears in program order between passes', async () => {
