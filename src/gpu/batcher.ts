@@ -30,6 +30,16 @@ interface TimingState {
   overflowed: boolean;
 }
 
+/** A mapped upload staging range from {@link CommandBatcher.stageUpload}. */
+export interface StagedUpload {
+  /** The range to fill; valid until `commit` or `abandon`. */
+  readonly bytes: Uint8Array;
+  /** Records the copy of the filled range into `buf` at `offset`. */
+  commit(buf: GPUBuffer, offset: number): void;
+  /** Gives the range up without copying (after a failed fill). */
+  abandon(): void;
+}
+
 /** What {@link CommandBatcher.endTiming} recorded. */
 export interface TimedSpan {
   /** Compute passes that got a begin/end timestamp pair (queries `2i`, `2i+1`). */
@@ -234,28 +244,54 @@ export class CommandBatcher {
    * would otherwise overtake them.
    */
   write(buf: GPUBuffer, offset: number, data: ArrayBufferView): void {
-    const size = data.byteLength;
-    if (size >= STAGED_WRITE_MIN && size % 4 === 0 && offset % 4 === 0) {
-      const bucket = 2 ** Math.ceil(Math.log2(size));
-      let staging = this.writeReady.get(bucket)?.pop();
-      if (!staging && this.writeStagingBytes + bucket <= STAGED_WRITE_POOL_MAX) {
-        staging = this.device.createBuffer({ size: bucket, usage: MAP_WRITE, mappedAtCreation: true, label: 'wgc-upload' });
-        this.writeStagingBytes += bucket;
-      }
-      if (staging) {
-        // A copy recorded in the encoder keeps program order with the dispatches.
-        new Uint8Array(staging.getMappedRange(0, size)).set(new Uint8Array(data.buffer, data.byteOffset, size));
-        staging.unmap();
-        this.endPass();
-        this.ensureEncoder().copyBufferToBuffer(staging, 0, buf, offset, size);
-        this.count++;
-        this.writeInFlight.push(staging);
-        if (this.count >= this.options.flushEvery) this.flush();
-        return;
-      }
+    const upload = offset % 4 === 0 ? this.stageUpload(data.byteLength) : null;
+    if (upload) {
+      upload.bytes.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      upload.commit(buf, offset);
+      return;
     }
     if (this.count > 0) this.flush();
     this.device.queue.writeBuffer(buf, offset, data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  /**
+   * A mapped staging range of `size` bytes to fill (from a file, say) and
+   * then `commit` into `buf` at `offset` (a multiple of 4): the copy is
+   * recorded in program order at commit time. Null when the upload is too
+   * small or large for staging (use {@link write}); `abandon` returns an
+   * uncommitted range.
+   */
+  stageUpload(size: number): StagedUpload | null {
+    if (size < STAGED_WRITE_MIN || size % 4 !== 0) return null;
+    const bucket = 2 ** Math.ceil(Math.log2(size));
+    let staging = this.writeReady.get(bucket)?.pop();
+    if (!staging && this.writeStagingBytes + bucket <= STAGED_WRITE_POOL_MAX) {
+      staging = this.device.createBuffer({ size: bucket, usage: MAP_WRITE, mappedAtCreation: true, label: 'wgc-upload' });
+      this.writeStagingBytes += bucket;
+    }
+    if (!staging) return null;
+    const held = staging;
+    let done = false;
+    return {
+      bytes: new Uint8Array(held.getMappedRange(0, size)),
+      commit: (buf, offset) => {
+        if (done) throw new Error('stageUpload: committed or abandoned already');
+        done = true;
+        held.unmap();
+        this.endPass();
+        this.ensureEncoder().copyBufferToBuffer(held, 0, buf, offset, size);
+        this.count++;
+        this.writeInFlight.push(held);
+        if (this.count >= this.options.flushEvery) this.flush();
+      },
+      abandon: () => {
+        if (done) return;
+        done = true;
+        held.unmap();
+        this.writeStagingBytes -= held.size;
+        held.destroy();
+      },
+    };
   }
 
   /** Maps the upload staging buffers of a submitted batch again, to reuse once their copies are done. */

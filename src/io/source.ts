@@ -15,6 +15,12 @@ export interface ByteSource {
    * owns; throws {@link CheckpointError} if the range leaves the source.
    */
   read(offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * Reads exactly `dst.byteLength` bytes at `offset` into `dst` (a caller's
+   * buffer, e.g. a mapped GPU staging range), where the source can do so
+   * without a buffer of its own; same errors as {@link read}.
+   */
+  readInto?(offset: number, dst: Uint8Array): Promise<void>;
   /** Releases an underlying handle (files); no-op for memory and blobs. */
   close?(): Promise<void>;
 }

@@ -7,6 +7,10 @@ import { loadTensor, loadTensorF32 } from '../../src/io/safetensors/gpu.js';
 import { f16ToF32, bf16ToF32, fp8E4M3ToF32 } from '../../src/io/numeric/float.js';
 import { fillWords } from '../../src/gpu/kernels/elementwise.js';
 import { safetensorsBytes } from './helpers.js';
+import { openFileSource } from '../../src/io/node/fileSource.js';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const hardware = useHardware();
 
@@ -54,5 +58,44 @@ describe('loading checkpoint tensors onto the GPU', () => {
       expect((await th.readF32())[5]).toBe(f16ToF32(h[5]));
       for (const t of [th, tb, tf, te, raw]) t.dispose();
     });
+  });
+
+  it('tensors of 1 MiB and more are read from the file straight into upload staging, with the same values', async () => {
+    const hw = await hardware();
+    const seed = freshSeed();
+    const dir = await mkdtemp(join(tmpdir(), 'wgc-staged-'));
+    try {
+      // 1 MiB and 3 MiB BF16 / F32 tensors (staged), and an odd-sized one that is not.
+      const b = finiteHalves(512 * 1024, seed, true);
+      const f = Float32Array.from({ length: 3 * 256 * 1024 }, (_, i) => Math.fround(Math.sin(i + seed) * 7));
+      const odd = finiteHalves(512 * 1024 + 1, seed + 2, true);
+      const path = join(dir, 'big.safetensors');
+      await writeFile(path, await safetensorsBytes([
+        { name: 'b', dtype: 'BF16', shape: [512, 1024], data: b },
+        { name: 'f', dtype: 'F32', shape: [768, 1024], data: f },
+        { name: 'odd', dtype: 'BF16', shape: [512 * 1024 + 1], data: odd },
+      ]));
+      const file = await openSafetensors(await openFileSource(path));
+      try {
+        await inErrorScope(hw, async () => {
+          // Twice, so the second round reuses the staging buffers.
+          for (let round = 0; round < 2; round++) {
+            const tb = await loadTensorF32(hw, file, 'b');
+            const tf = await loadTensorF32(hw, file, 'f');
+            const to = await loadTensorF32(hw, file, 'odd');
+            const gb = await tb.readF32();
+            for (let i = 0; i < b.length; i++) if (gb[i] !== bf16ToF32(b[i])) throw new Error(`seed ${seed} round ${round} BF16[${i}] -> ${gb[i]}`);
+            expect(Buffer.from((await tf.readF32()).buffer).equals(Buffer.from(f.buffer))).toBe(true);
+            const go = await to.readF32();
+            for (let i = 0; i < odd.length; i++) if (go[i] !== bf16ToF32(odd[i])) throw new Error(`seed ${seed} round ${round} odd[${i}] -> ${go[i]}`);
+            for (const t of [tb, tf, to]) t.dispose();
+          }
+        });
+      } finally {
+        await file.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

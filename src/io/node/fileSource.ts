@@ -29,8 +29,14 @@ export class FileSource implements ByteSource {
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
-    checkRange(this.name, this.size, offset, length);
     const out = new Uint8Array(length);
+    await this.readInto(offset, out);
+    return out;
+  }
+
+  async readInto(offset: number, out: Uint8Array): Promise<void> {
+    const length = out.byteLength;
+    checkRange(this.name, this.size, offset, length);
     let done = 0;
     while (done < length) {
       let n: number;
@@ -42,7 +48,6 @@ export class FileSource implements ByteSource {
       if (n === 0) throw new CheckpointError(this.name, `unexpected end of file at offset ${offset + done} (file shrank while reading?)`);
       done += n;
     }
-    return out;
   }
 
   async close(): Promise<void> {

@@ -36,6 +36,8 @@ export async function loadTensor(hw: Hardware, store: TensorStore, name: string)
  */
 export async function loadTensorF32(hw: Hardware, store: TensorStore, name: string): Promise<Tensor> {
   const info = store.info(name);
+  const staged = await loadStaged(hw, store, name);
+  if (staged) return staged;
   const bytes = await store.readTensor(name);
   if (info.dtype === 'F32') return Tensor.fromData(hw, bytes, info.shape, 'f32');
   if (info.dtype === 'F16' || info.dtype === 'BF16') {
@@ -49,4 +51,38 @@ export async function loadTensorF32(hw: Hardware, store: TensorStore, name: stri
     }
   }
   return Tensor.fromData(hw, bytesToF32(info.dtype, bytes), info.shape, 'f32');
+}
+
+/**
+ * An F16/BF16/F32 tensor read from its file straight into a mapped upload
+ * staging range and widened on the GPU: no host buffer of its own (fresh
+ * host memory costs page faults that dominate loading on a CPU adapter in a
+ * VM). Null where staging does not apply (small, odd-sized or chunked).
+ */
+async function loadStaged(hw: Hardware, store: TensorStore, name: string): Promise<Tensor | null> {
+  const info = store.info(name);
+  const dtype = info.dtype === 'F32' ? 'f32' : info.dtype === 'F16' ? 'f16' : info.dtype === 'BF16' ? 'bf16' : null;
+  if (!dtype) return null;
+  const upload = hw.batcher.stageUpload(info.byteLength);
+  if (!upload) return null;
+  const t = Tensor.empty(hw, info.shape, dtype);
+  if (t.isChunked || t.byteLength !== info.byteLength) {
+    upload.abandon();
+    t.dispose();
+    return null;
+  }
+  try {
+    await store.readTensorInto(name, upload.bytes);
+  } catch (e) {
+    upload.abandon();
+    t.dispose();
+    throw e;
+  }
+  upload.commit(t.buffer, 0);
+  if (dtype === 'f32') return t;
+  try {
+    return castToF32(hw, t);
+  } finally {
+    t.dispose();
+  }
 }

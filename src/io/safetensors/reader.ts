@@ -31,6 +31,8 @@ export interface TensorStore {
   info(name: string): TensorInfo;
   /** The tensor's raw little-endian bytes (a fresh buffer). */
   readTensor(name: string): Promise<Uint8Array>;
+  /** The tensor's raw bytes into `dst` (exactly its byte length), without an intermediate buffer where the source allows. */
+  readTensorInto(name: string, dst: Uint8Array): Promise<void>;
   /** `byteLength` bytes of the tensor starting `byteStart` bytes into it (row ranges of big tensors). */
   readRange(name: string, byteStart: number, byteLength: number): Promise<Uint8Array>;
   /** The tensor as its dtype's typed array. */
@@ -73,6 +75,13 @@ export class SafetensorsStore implements TensorStore {
   async readTensor(name: string): Promise<Uint8Array> {
     const { info, source } = this.entry(name);
     return source.read(info.byteOffset, info.byteLength);
+  }
+
+  async readTensorInto(name: string, dst: Uint8Array): Promise<void> {
+    const { info, source } = this.entry(name);
+    if (dst.byteLength !== info.byteLength) throw new CheckpointError(info.file, `read of ${info.byteLength} bytes into a ${dst.byteLength}-byte buffer`, { tensor: name });
+    if (source.readInto) await source.readInto(info.byteOffset, dst);
+    else dst.set(await source.read(info.byteOffset, info.byteLength));
   }
 
   async readRange(name: string, byteStart: number, byteLength: number): Promise<Uint8Array> {
