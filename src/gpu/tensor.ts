@@ -117,8 +117,14 @@ export class Tensor {
   /** Reads the tensor back as raw little-endian bytes of its dtype. */
   async readBytes(): Promise<Uint8Array> {
     this.assertLive();
-    const out = new Uint8Array(this.byteLength);
     const rowBytes = this.rowElems * dtypeBytes(this.dtype);
+    if (this.chunks.length === 1 && this.byteLength > 0) {
+      // The readback is already a fresh buffer of our own: hand it over
+      // instead of copying it into another (fresh host memory is slow to touch).
+      const got = await this.hw.batcher.read(this.chunks[0].buffer, 0, Math.ceil(this.byteLength / 4) * 4);
+      return new Uint8Array(got, 0, this.byteLength);
+    }
+    const out = new Uint8Array(this.byteLength);
     for (const c of this.chunks) {
       const len = c.rows * rowBytes;
       if (len === 0) continue;
