@@ -30,7 +30,10 @@
 //   quantizeLanes    - groups of one row, a power of two wide (group_size 32,
 //                      64, 128…): a cluster of subgroup lanes per group, no
 //                      barriers (subgroup variant only; see its comment);
-//                      quantizeLanesFixup redoes the lanes it lists exactly.
+//                      listFixups lists the chunks it flags and
+//                      quantizeLanesFixup redoes them exactly. With
+//                      TENSOR_LANES, a symmetric per-tensor scale over the
+//                      flat weight, set up once by tensorSetup.
 //   quantizeRows     - one-row groups of a multiple of 256 elements (channel,
 //                      wide groups): a whole subgroup per group, in passes;
 //                      the same fixup pass.
