@@ -756,6 +756,15 @@ fn laneSetup(mn: u32, mx: u32, g: u32, gs: f32, out: ptr<function, LaneSetup>) {
   *out = LaneSetup(gp, rcp, intLimit, tieBits, tieQ);
 }
 
+// The hardware quotient x · rcp of element bits `xb`, as bits; the test
+// jitter (DIV_JITTER) moves it by up to ±2 ulp, leaving zeros alone (0 / s is
+// exact on any device).
+fn laneQuotient(xb: u32, rcp: f32) -> u32 {
+  let qb = bitcast<u32>(bitcast<f32>(xb) * rcp);
+  if (DIV_JITTER && (xb & 0x7fffffffu) != 0u) { return u32(i32(qb) + i32((xb * 2654435761u) >> 29u) % 5i - 2i); }
+  return qb;
+}
+
 struct Chunk {
   words: array<u32, 8>,
   e2: f32,
@@ -790,8 +799,7 @@ fn quantizeChunk(v: ptr<function, array<u32, EPT_MAX>>, ls: LaneSetup, fakeAt: u
       let xb = (*v)[k];
       let x = bitcast<f32>(xb);
       let xa = xb & 0x7fffffffu;
-      var qb = bitcast<u32>(x * rcp);
-      if (DIV_JITTER && xa != 0u) { qb = u32(i32(qb) + i32((xb * 2654435761u) >> 29u) % 5i - 2i); }
+      let qb = laneQuotient(xb, rcp);
       let t = clamp(bitcast<f32>(qb), p.qmin, p.qmax);
       let tb = bitcast<u32>(t);
       let a = tb & 0x7fffffffu;
@@ -827,8 +835,7 @@ fn quantizeChunk(v: ptr<function, array<u32, EPT_MAX>>, ls: LaneSetup, fakeAt: u
       let xb = (*v)[k];
       let x = bitcast<f32>(xb);
       let xa = xb & 0x7fffffffu;
-      var qb = bitcast<u32>(x * rcp);
-      if (DIV_JITTER && xa != 0u) { qb = u32(i32(qb) + i32((xb * 2654435761u) >> 29u) % 5i - 2i); }
+      let qb = laneQuotient(xb, rcp);
       let qa = qb & 0x7fffffffu;
       // The hardware quotient is tried for normal x with a quotient in range
       // (as quantizeTry); x = ±0 is code 0 (torch adds the zero point).
@@ -868,10 +875,7 @@ fn quantizeChunk(v: ptr<function, array<u32, EPT_MAX>>, ls: LaneSetup, fakeAt: u
     var half = 0.0;
     for (var k = 0u; k < EPT; k = k + 1u) {
       let x = bitcast<f32>((*v)[k]);
-      var qb = bitcast<u32>(x * rcp);
-      // (The test jitter leaves zeros alone: 0 / s is exact on any device.)
-      if (DIV_JITTER && ((*v)[k] & 0x7fffffffu) != 0u) { qb = u32(i32(qb) + i32(((*v)[k] * 2654435761u) >> 29u) % 5i - 2i); }
-      var q = bitcast<f32>(qb);
+      var q = bitcast<f32>(laneQuotient((*v)[k], rcp));
       if (TIE_FAST) { q = select(q, tieQ, (*v)[k] == tieBits); }
       var t = q;
       if (!SYMMETRIC) { t = t + gp.zp; }
