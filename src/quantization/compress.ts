@@ -62,7 +62,9 @@ export function checkLinear(scheme: QuantizationScheme, module: string): WeightF
 function compactCodes(q: QuantizedWeight): Uint8Array {
   const { rows, cols } = q.geometry;
   const src = new Uint8Array(q.packed.buffer, q.packed.byteOffset, q.packed.byteLength);
-  if (q.rowWords * 4 === cols) return src.slice(0, rows * cols);
+  // Without padding the readback itself is the result (it is ours alone): a
+  // copy would only touch fresh memory, which is slow on a CPU adapter's host.
+  if (q.rowWords * 4 === cols) return src.subarray(0, rows * cols);
   const out = new Uint8Array(rows * cols);
   for (let r = 0; r < rows; r++) out.set(src.subarray(r * q.rowWords * 4, r * q.rowWords * 4 + cols), r * cols);
   return out;

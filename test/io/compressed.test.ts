@@ -260,6 +260,15 @@ describe('the writer refuses layers that would load wrongly', () => {
     (bad.weight as Int8Array)[17] = 9;
     await expectRefused([bad], undefined, [], 'down_proj.weight_packed', 'code 9');
     await expectRefused([{ ...base(), weightScale: new Float32Array(64 * 3).fill(NaN) }], undefined, [], 'weightScale[0] is NaN');
+    // FP8 NaN codes (0x7f, 0xff) at several byte positions of a word, the last byte included.
+    const fp8 = { num_bits: 8, type: 'float', strategy: 'channel' } as const;
+    const fp8Layer = () => ({ module: 'model.layers.0.mlp.down_proj', group: 'group_0', ...quantizeRef(randn(64 * 96, 6), [64, 96], normalizeQuantizationArgs(fp8, { file: 't', field: 'w' })).layer }) as QuantizedLayer;
+    for (const [at, code] of [[37, 0xff], [3, 0x7f], [64 * 96 - 1, 0x7f]] as const) {
+      const l = fp8Layer();
+      const w = (l.weight as Uint8Array).map((b) => ((b & 0x7f) === 0x7f ? b & 0xfe : b));
+      w[at] = code;
+      await expectRefused([{ ...l, weight: w }], q(fp8), [], `weight[${at}] is the FP8 NaN code 0x${code.toString(16)}`);
+    }
   });
 
   it('a module outside its targets, one in ignore, a targeted Linear left dense, an unknown group', async () => {

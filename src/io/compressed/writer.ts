@@ -278,6 +278,25 @@ function checkIntRange(what: string, a: Int8Array, bits: number): void {
   for (let i = 0; i < a.length; i++) if (a[i] < lo || a[i] > hi) throw new RangeError(`${what}[${i}] = ${a[i]} is outside the signed ${bits}-bit range [${lo}, ${hi}]`);
 }
 
+/**
+ * Index of the first E4M3 NaN code (0x7f or 0xff) in `v`, or −1; four bytes
+ * at a time where aligned (a zero byte in (w & 0x7f7f7f7f) ^ 0x7f7f7f7f marks
+ * one), since FP8 weights run to gigabytes.
+ */
+function firstFp8NaN(v: Uint8Array): number {
+  let k = 0;
+  if (v.byteOffset % 4 === 0) {
+    const words = new Uint32Array(v.buffer, v.byteOffset, v.length >>> 2);
+    for (; k < words.length; k++) {
+      const t = (words[k] & 0x7f7f7f7f) ^ 0x7f7f7f7f;
+      if (((t - 0x01010101) & ~t & 0x80808080) !== 0) break;
+    }
+    k *= 4;
+  }
+  for (; k < v.length; k++) if ((v[k] & 0x7f) === 0x7f) return k;
+  return -1;
+}
+
 function encodeScale(what: string, values: Float32Array, dtype: LayerTensorSpec['dtype']): Uint8Array {
   for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) throw new RangeError(`${what}[${i}] is ${values[i]}`);
   if (dtype === 'F32') return bytesOf(values);
@@ -314,7 +333,8 @@ async function encodeTensor(layer: QuantizedLayer, spec: LayerTensorSpec, format
         return bytesOf(v);
       }
       if (!(v instanceof Uint8Array)) throw new RangeError('FP8 weights must be a Uint8Array of E4M3 bytes');
-      for (let k = 0; k < v.length; k++) if ((v[k] & 0x7f) === 0x7f) throw new RangeError(`weight[${k}] is the FP8 NaN code 0x${v[k].toString(16)}`);
+      const nan = firstFp8NaN(v);
+      if (nan >= 0) throw new RangeError(`weight[${nan}] is the FP8 NaN code 0x${v[nan].toString(16)}`);
       return v;
     }
     case 'weightScale':
