@@ -83,9 +83,7 @@ const UNIT: u32 = 1u;
 var<workgroup> slotMinInv: array<atomic<u32>, WG_MAX>;
 var<workgroup> slotMax: array<atomic<u32>, WG_MAX>;
 
-fn wgLinear(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-  return wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y;
-}
+#include "lib/grid.wgsl"
 
 #include "lib/fakequant.wgsl"
 
@@ -131,7 +129,7 @@ fn fakeBits(xb: u32, gp: GroupParams, bad: bool) -> u32 {
 @compute @workgroup_size(WG)
 fn fakeQuantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_index) li: u32) {
-  let wgId = wgLinear(wid, nwg);
+  let wgId = linearWorkgroup(wid, nwg);
   let slot = li / p.lanes;
   let lane = li % p.lanes;
   let g = wgId * p.slots + slot;
@@ -182,7 +180,7 @@ fn fakeQuantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 @compute @workgroup_size(WG)
 fn observeTensor(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                  @builtin(local_invocation_index) li: u32) {
-  let wgId = wgLinear(wid, nwg);
+  let wgId = linearWorkgroup(wid, nwg);
   var mn = 0xffffffffu;
   var mx = 0u;
   if (wgId < p.nWorkgroups) {

@@ -40,9 +40,7 @@ struct Params {
 
 override WG: u32 = 256u;
 
-fn wgLinear(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-  return wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y;
-}
+#include "lib/grid.wgsl"
 
 fn orderedKey(b: u32) -> u32 {
   return select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u);
@@ -56,7 +54,7 @@ fn flush(g: u32, mn: u32, mx: u32) {
 @compute @workgroup_size(WG)
 fn observeMinMax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                  @builtin(local_invocation_index) li: u32) {
-  let wgId = wgLinear(wid, nwg);
+  let wgId = linearWorkgroup(wid, nwg);
   let t = wgId * WG + li;
   var mn = 0xffffffffu;
   var mx = 0u;
@@ -112,7 +110,7 @@ const TENSOR_SEGS: u32 = 8u;
 // read nothing.
 @compute @workgroup_size(WG)
 fn observeTensor(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let inv = gid.x + (gid.y + gid.z * nwg.y) * nwg.x * WG;
+  let inv = linearInvocation(gid, nwg, WG);
   let total = p.rows * p.cols;
   let start = p.inRowBase * p.cols;
   let stride = p.nWorkgroups * WG;
@@ -158,7 +156,7 @@ fn observeTensor(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
 @compute @workgroup_size(WG)
 fn initStats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) li: u32) {
-  let g = wgLinear(wid, nwg) * WG + li;
+  let g = linearWorkgroup(wid, nwg) * WG + li;
   if (g < p.nUnits) {
     atomicStore(&stats[p.statsOffset + 2u * g], 0xffffffffu);
     atomicStore(&stats[p.statsOffset + 2u * g + 1u], 0u);

@@ -25,9 +25,7 @@ struct Params {
 
 override WG: u32 = 256u;
 
-fn wgLinear(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-  return wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y;
-}
+#include "lib/grid.wgsl"
 
 // Word `j` of a line of `len` codes, code e read at codes[start + e * stride].
 fn packWord(j: u32, len: u32, start: u32, stride: u32) -> u32 {
@@ -51,7 +49,7 @@ fn packWord(j: u32, len: u32, start: u32, stride: u32) -> u32 {
 @compute @workgroup_size(WG)
 fn packRows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) li: u32) {
-  let i = wgLinear(wid, nwg) * WG + li;
+  let i = linearWorkgroup(wid, nwg) * WG + li;
   if (i >= p.count) { return; }
   let r = i / p.wordsPerLine;
   let j = i % p.wordsPerLine;
@@ -61,7 +59,7 @@ fn packRows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 @compute @workgroup_size(WG)
 fn packColumns(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                @builtin(local_invocation_index) li: u32) {
-  let i = wgLinear(wid, nwg) * WG + li;
+  let i = linearWorkgroup(wid, nwg) * WG + li;
   if (i >= p.count) { return; }
   let j = i / p.cols;
   let c = i % p.cols;

@@ -147,9 +147,7 @@ var<workgroup> wgMask: atomic<u32>;
 var<workgroup> sgCount: atomic<u32>;
 #endif
 
-fn wgLinear(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-  return wid.x + wid.y * nwg.x + wid.z * nwg.x * nwg.y;
-}
+#include "lib/grid.wgsl"
 
 #include "lib/fakequant.wgsl"
 
@@ -356,7 +354,7 @@ fn quantizeGroups(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
                   , @builtin(subgroup_invocation_id) sgLane: u32
 #endif
 ) {
-  let wgId = wgLinear(wid, nwg);
+  let wgId = linearWorkgroup(wid, nwg);
   var s: GroupSlot;
   groupSlot(wgId, li, &s);
   observeGroup(s);
@@ -407,7 +405,7 @@ fn quantizeSegments(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
                     , @builtin(subgroup_invocation_id) sgLane: u32
 #endif
 ) {
-  let wgId = wgLinear(wid, nwg);
+  let wgId = linearWorkgroup(wid, nwg);
   let t = wgId * WG + li;
   let live = wgId < p.nWorkgroups && t < p.nUnits;
   var e2 = 0.0;
@@ -999,7 +997,7 @@ fn quantizeLanes(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
   // lavapipe derives local_invocation_index from a per-lane integer division,
   // and this keeps its loads and stores to consecutive lanes (see lib/grid.wgsl).
   // Folded workgroups past the dispatch's last have u ≥ nUnits.
-  let u = gid.x + (gid.y + gid.z * nwg.y) * nwg.x * WG;
+  let u = linearInvocation(gid, nwg, WG);
   let live = u < p.nUnits;
   // Lanes per group, a power of two: shifts and masks only, since a CPU
   // adapter has no vector integer division.
@@ -1098,7 +1096,7 @@ fn quantizeRows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 ) {
 #if SUBGROUPS
   // The global invocation id, as in quantizeLanes.
-  let inv = gid.x + (gid.y + gid.z * nwg.y) * nwg.x * WG;
+  let inv = linearInvocation(gid, nwg, WG);
   // Group and lane by invocation index, so every chunk has exactly one owner
   // even when subgroups are not laid out as assumed.
   let gl = inv >> countTrailingZeros(sgSize);
@@ -1197,7 +1195,7 @@ fn fixWordsPerGroup() -> u32 {
 // invocation (the dispatch's groups tile whole rows: rows · nGroupCols groups).
 @compute @workgroup_size(FIX_WG)
 fn listFixups(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let t = gid.x + (gid.y + gid.z * nwg.y) * nwg.x * FIX_WG;
+  let t = linearInvocation(gid, nwg, FIX_WG);
   let tensor = TENSOR_LANES > 0u;
   let upg = select(p.groupCols / EPT, TENSOR_LANES, tensor);
   let wpg = select(fixWordsPerGroup(), 1u, tensor);
@@ -1338,7 +1336,7 @@ fn groupSum(li: u32, lane: u32, x: f32) -> f32 {
 @compute @workgroup_size(WG)
 fn mseGroups(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) li: u32) {
-  let wgId = wgLinear(wid, nwg);
+  let wgId = linearWorkgroup(wid, nwg);
   var s: GroupSlot;
   groupSlot(wgId, li, &s);
   observeGroup(s);
@@ -1376,7 +1374,7 @@ fn mseGroups(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
 @compute @workgroup_size(WG)
 fn mseSegments(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                @builtin(local_invocation_index) li: u32) {
-  let wgId = wgLinear(wid, nwg);
+  let wgId = linearWorkgroup(wid, nwg);
   let t = wgId * WG + li;
   if (wgId < p.nWorkgroups && t < p.nUnits) {
     let r = t / p.segsPerRow;
@@ -1429,7 +1427,7 @@ fn mseSegments(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
 @compute @workgroup_size(WG)
 fn arithmeticSelfTest(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                       @builtin(local_invocation_index) li: u32) {
-  let i = wgLinear(wid, nwg) * WG + li;
+  let i = linearWorkgroup(wid, nwg) * WG + li;
   if (i >= p.nUnits) { return; }
 #if VEC4
   let pair = w[i / 2u];
