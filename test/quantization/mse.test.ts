@@ -20,7 +20,10 @@ const CASES: { name: string; args: QuantizationArgsInput; rows: number; cols: nu
   { name: 'int8 channel', args: { numBits: 8, strategy: 'channel', observer: 'mse' }, rows: 20, cols: 172, dtype: 'f32' },
   { name: 'int4 channel, early stop (patience 2, grid 50, maxshrink 0.4)', args: { numBits: 4, strategy: 'channel', observer: 'mse', observerKwargs: { patience: 2, grid: 50, maxshrink: 0.4 } }, rows: 3, cols: 96, dtype: 'f32' },
   { name: 'fp8 block 16x64', args: { numBits: 8, type: 'float', strategy: 'block', blockStructure: [16, 64], observer: 'mse' }, rows: 40, cols: 128, dtype: 'f32' },
-  { name: 'MXFP4 group 32 (mseSegments)', args: { numBits: 4, type: 'float', strategy: 'group', groupSize: 32, scaleDtype: 'uint8', observer: 'mse' }, rows: 16, cols: 96, dtype: 'f32' },
+  // Power-of-two MX scales rarely gain from a shrink (4 % of the groups here):
+  // 240 groups, so that some always do (with 48, none did for about one seed
+  // in twelve).
+  { name: 'MXFP4 group 32 (mseSegments)', args: { numBits: 4, type: 'float', strategy: 'group', groupSize: 32, scaleDtype: 'uint8', observer: 'mse' }, rows: 80, cols: 96, dtype: 'f32' },
   { name: 'int4 group 16 (mseSegments)', args: { numBits: 4, strategy: 'group', groupSize: 16, observer: 'mse' }, rows: 12, cols: 64, dtype: 'bf16' },
 ];
 
