@@ -541,12 +541,7 @@ fn nvfp4Params(amax: u32, gs: f32) -> GroupParams {
   let s1 = gs * s0;
   let ok = sb != 0u && isNormalBits(bitcast<u32>(gs) & 0x7fffffffu) && isNormalBits(bitcast<u32>(s0)) && isNormalBits(bitcast<u32>(s1) & 0x7fffffffu);
   // e4m3Decode(e4m3Encode(clamp(s1, ±448))) for s1 ≥ 0.
-  let a = min(bitcast<u32>(s1) & 0x7fffffffu, 0x43e00000u);
-  let rn = (a + 0x7ffffu + ((a >> 20u) & 1u)) & 0xfff00000u;
-  // (The subnormal step count is read from the bits and scaled back: a
-  // compiler may fold (a + 2^14) − 2^14 into a.)
-  let sub = f32(i32(bitcast<u32>(bitcast<f32>(a) + 16384.0) - 0x46800000u)) * 0.001953125;
-  let scale = select(sub, bitcast<f32>(rn), a >= 0x3c800000u);
+  let scale = e4m3RoundBits(min(bitcast<u32>(s1) & 0x7fffffffu, 0x43e00000u)).value;
   var gp: GroupParams;
   gp.scale = roundDt(select(scale, p.eps, scale == 0.0), DTYPE);
   gp.zp = 0.0;
@@ -763,6 +758,22 @@ fn laneQuotient(xb: u32, rcp: f32) -> u32 {
   return qb;
 }
 
+// Adds element k's code (integer-valued) to the running half word `half`,
+// the codes of 16 / BITS elements summed in f32 as Σ code·2^(BITS·i) (exact
+// below 2^16); at the half word's last element stores it into `words`
+// through the mantissa of half + `bias` (2^23 plus every field's offset),
+// XOR `flip`. Needs BITS to divide 16.
+fn foldHalfWord(words: ptr<function, array<u32, 8>>, half: ptr<function, f32>, k: u32, code: f32, bias: f32, flip: u32) {
+  let per = 16u / BITS;
+  let c = k % per;
+  if (c == 0u) { *half = code; } else { *half = fma(code, f32(1u << (BITS * c)), *half); }
+  if (c == per - 1u) {
+    let hw = (bitcast<u32>(*half + bias) & 0xffffu) ^ flip;
+    let h = (k * BITS) >> 4u;
+    (*words)[h >> 1u] = (*words)[h >> 1u] | (hw << (16u * (h & 1u)));
+  }
+}
+
 struct Chunk {
   words: array<u32, 8>,
   e2: f32,
@@ -784,14 +795,11 @@ fn quantizeChunk(v: ptr<function, array<u32, EPT_MAX>>, ls: LaneSetup, fakeAt: u
   var x2 = 0.0;
   var bad = false;
   if (FP8_BYTES) {
-    // FP8 E4M3 codes with e4m3Encode's rounding, both sides computed without
-    // branches (a CPU adapter would run both anyway): normals round at bit 20
-    // of the f32 pattern, subnormals (|t| < 2^−6, steps of 2^−9) through the
-    // mantissa of |t| + 2^14, whose ulp is 2^−9 — 2^−6 itself comes out as
-    // code 0x08, the smallest normal, as it should. The quotient is accepted
-    // where the f32 pattern is not within 16 ulp of a halfway point (as
-    // quantizeTry), x = ±0 always (code +0: torch adds the zero point);
-    // everything else in the subnormal range goes to the fixup pass.
+    // FP8 E4M3 codes with e4m3Encode's rounding, without branches
+    // (e4m3RoundBits). The quotient is accepted where the f32 pattern is not
+    // within 16 ulp of a halfway point (as quantizeTry), x = ±0 always (code
+    // +0: torch adds the zero point); everything else in the subnormal range
+    // goes to the fixup pass.
     var good = true;
     for (var k = 0u; k < EPT; k = k + 1u) {
       let xb = (*v)[k];
@@ -802,16 +810,11 @@ fn quantizeChunk(v: ptr<function, array<u32, EPT_MAX>>, ls: LaneSetup, fakeAt: u
       let tb = bitcast<u32>(t);
       let a = tb & 0x7fffffffu;
       let sign = select(tb & 0x80000000u, 0u, xa == 0u);
-      let rn = a + 0x7ffffu + ((a >> 20u) & 1u);
-      let ys = bitcast<f32>(a) + 16384.0;
-      let normal = a >= 0x3c800000u;
-      let code = select(bitcast<u32>(ys) - 0x46800000u, (((rn >> 23u) - 120u) << 3u) | ((rn >> 20u) & 7u), normal) | (sign >> 24u);
-      // (The subnormal magnitude from its step count: a compiler may fold
-      // (|t| + 2^14) − 2^14 into |t|.)
-      let mag = select(f32(i32(bitcast<u32>(ys) - 0x46800000u)) * 0.001953125, bitcast<f32>(rn & 0xfff00000u), normal);
+      let m = e4m3RoundBits(a);
+      let code = m.code | (sign >> 24u);
       let r = a & 0xfffffu;
-      good = good && ((normal && (r < 0x7fff0u || r > 0x80010u)) || xa == 0u);
-      let e = fma(-bitcast<f32>(bitcast<u32>(mag) | sign), gp.sEff, x);
+      good = good && ((a >= 0x3c800000u && (r < 0x7fff0u || r > 0x80010u)) || xa == 0u);
+      let e = fma(-bitcast<f32>(bitcast<u32>(m.value) | sign), gp.sEff, x);
       e2 = fma(e, e, e2);
       x2 = fma(x, x, x2);
       words[k >> 2u] = words[k >> 2u] | (code << (8u * (k & 3u)));
@@ -824,8 +827,8 @@ fn quantizeChunk(v: ptr<function, array<u32, EPT_MAX>>, ls: LaneSetup, fakeAt: u
     // even code, and the code is that integer plus the binade's offset (0, 2,
     // 4). The binade edges 2 and 4 are grid values, not steps, so only the
     // distance of the scaled value to a half step decides the fixup pass (its
-    // ≤ 12 · 5 ulp error stays far below the int margin for 4 bits). Codes of
-    // four elements are summed in f32 into a half word, as for int codes.
+    // ≤ 12 · 5 ulp error stays far below the int margin for 4 bits). Codes go
+    // into half words as int codes do (foldHalfWord).
     var worst = 0.0;
     var good = true;
     var half = 0.0;
@@ -851,12 +854,7 @@ fn quantizeChunk(v: ptr<function, array<u32, EPT_MAX>>, ls: LaneSetup, fakeAt: u
       let e = fma(-select(mag, -mag, neg), gp.sEff, x);
       e2 = fma(e, e, e2);
       x2 = fma(x, x, x2);
-      let c = k & 3u;
-      if (c == 0u) { half = code; } else { half = fma(code, f32(1u << (4u * c)), half); }
-      if (c == 3u) {
-        let hw = bitcast<u32>(half + 8388608.0) & 0xffffu;
-        words[k >> 3u] = words[k >> 3u] | (hw << (16u * ((k >> 2u) & 1u)));
-      }
+      foldHalfWord(&words, &half, k, code, 8388608.0, 0u);
     }
     bad = !good || gp.fast == 0u || !(worst < 0.5 - ldexp(1.0, INT_MARGIN_LOG2 + 4));
   } else if (INT_HALVES) {
@@ -864,11 +862,11 @@ fn quantizeChunk(v: ptr<function, array<u32, EPT_MAX>>, ls: LaneSetup, fakeAt: u
     // codes as quantizeTry with about half the operations per element, which
     // is what a CPU adapter's time goes to. Per element: quotient, clamp,
     // round, distance to the nearest step (kept as a maximum: one compare per
-    // lane), error terms by fma; the codes of 16 / BITS elements are summed
-    // in f32 as Σ r·2^(BITS·i) (exact below 2^16) and become a half word
-    // through the mantissa of half + 2^23 + the offset of every field.
-    let per = 16u / BITS;
+    // lane), error terms by fma; codes go into half words by foldHalfWord,
+    // with every field's offset in the bias.
     let halfBias = 8388608.0 + f32((1u << (BITS - 1u)) * (0xffffu / ((1u << BITS) - 1u)));
+    // Two's complement bytes: offset binary with each byte's top bit flipped.
+    let flip = select(0u, 0x8080u, PACK_MODE == 1u);
     var worst = 0.0;
     var half = 0.0;
     for (var k = 0u; k < EPT; k = k + 1u) {
@@ -885,15 +883,7 @@ fn quantizeChunk(v: ptr<function, array<u32, EPT_MAX>>, ls: LaneSetup, fakeAt: u
       let e = fma(-value, gp.sEff, x);
       e2 = fma(e, e, e2);
       x2 = fma(x, x, x2);
-      let c = k % per;
-      if (c == 0u) { half = r; } else { half = fma(r, f32(1u << (BITS * c)), half); }
-      if (c == per - 1u) {
-        var hw = bitcast<u32>(half + halfBias) & 0xffffu;
-        // Two's complement bytes: offset binary with each byte's top bit flipped.
-        if (PACK_MODE == 1u) { hw = hw ^ 0x8080u; }
-        let h = (k * BITS) >> 4u;
-        words[h >> 1u] = words[h >> 1u] | (hw << (16u * (h & 1u)));
-      }
+      foldHalfWord(&words, &half, k, r, halfBias, flip);
     }
     bad = !(worst < intLimit);
   } else {

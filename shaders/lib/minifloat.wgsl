@@ -24,6 +24,28 @@ fn e4m3Decode(c: u32) -> f32 {
   return bitcast<f32>(sign | ((e + 120u) << 23u) | (m << 20u));
 }
 
+// e4m3Encode's rounding of a magnitude (f32 bits `a`, at most 448) without
+// branches, for kernels where a SIMD adapter would run both sides anyway:
+// normals round at bit 20 of the pattern, subnormals (below 2^−6, steps of
+// 2^−9) through the mantissa of a + 2^14, whose ulp is 2^−9 — 2^−6 itself
+// comes out as code 0x08, the smallest normal, as it should. The 7-bit
+// magnitude code and its value.
+struct E4m3Rounded {
+  code: u32,
+  value: f32,
+}
+
+fn e4m3RoundBits(a: u32) -> E4m3Rounded {
+  let rn = a + 0x7ffffu + ((a >> 20u) & 1u);
+  let steps = bitcast<u32>(bitcast<f32>(a) + 16384.0) - 0x46800000u;
+  let normal = a >= 0x3c800000u;
+  let code = select(steps, (((rn >> 23u) - 120u) << 3u) | ((rn >> 20u) & 7u), normal);
+  // (A subnormal's value from its step count: a compiler may fold
+  // (a + 2^14) − 2^14 into a.)
+  let value = select(f32(i32(steps)) * 0.001953125, bitcast<f32>(rn & 0xfff00000u), normal);
+  return E4m3Rounded(code, value);
+}
+
 const FP4_VALUES = array<f32, 8>(0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0);
 
 // cast_to_fp4 then pack_fp4_to_uint8's nibble: thresholds on |t| (ties to
