@@ -176,6 +176,11 @@ export function laneElements(bits: number, groupCols: number, subgroupMinSize: n
   return ept <= 32 && ept <= groupCols ? ept : 0;
 }
 
+/** Paths whose kernels (quantizeLanes, quantizeRows) need subgroups and take the fixup pass. */
+function subgroupPath(path: QuantizePath): boolean {
+  return path === 'lanes' || path === 'rows' || path === 'tensor';
+}
+
 function gcd(a: number, b: number): number {
   return b === 0 ? a : gcd(b, a % b);
 }
@@ -307,28 +312,26 @@ export function planQuantization(
   // registers per invocation); only a large weight wins that back.
   const worthCompiling = !device.software || options.laneElements !== undefined || rows * cols >= SOFTWARE_LANES_MIN_ELEMENTS;
   if (path !== 'stats' && device.subgroups && ept > 0 && worthCompiling && g.groupRows === 1 && cols % g.groupCols === 0) path = 'lanes';
+  // Elements per invocation of the rows and tensor paths (a forced
+  // laneElements sets them, as for lanes): 32 on a CPU adapter, else the
+  // fewest that fill whole words.
+  const chunkEpt = options.laneElements ?? (device.software ? 32 : Math.max(8, 32 / gcd(32, bits)));
+  const chunkFits = Number.isInteger(chunkEpt) && chunkEpt <= 32 && (chunkEpt & (chunkEpt - 1)) === 0 && (chunkEpt * bits) % 32 === 0;
   // Wider one-row groups (channel, group_size ≥ 256): a subgroup per group.
-  // (A forced laneElements sets its elements per invocation, as for lanes.)
   const sgMax = device.subgroupMaxSize ?? 128;
-  const rowsEpt = options.laneElements ?? (device.software ? 32 : Math.max(8, 32 / gcd(32, bits)));
-  const rowsFit = Number.isInteger(rowsEpt) && rowsEpt >= 4 && rowsEpt <= 32 && (rowsEpt & (rowsEpt - 1)) === 0 && (rowsEpt * bits) % 32 === 0;
-  if (path === 'groups' && device.subgroups && worthCompiling && rowsFit && g.groupRows === 1 && cols % g.groupCols === 0 && g.groupCols % (sgMax * rowsEpt) === 0) {
+  if (path === 'groups' && device.subgroups && worthCompiling && chunkFits && chunkEpt >= 4 && g.groupRows === 1 && cols % g.groupCols === 0 && g.groupCols % (sgMax * chunkEpt) === 0) {
     path = 'rows';
-    ept = rowsEpt;
+    ept = chunkEpt;
   }
   if (mse && path === 'stats') throw new QuantizationError(`${name}: the mse observer is supported for channel, group and block strategies, not for "${args.strategy}"`);
   // A symmetric per-tensor scale (FP8, int8 per tensor): observed first, then
   // quantizeLanes over the flat weight in clusters of lanes that only share
   // fixup flags and error partials (`tensorLanes`, at most the smallest subgroup).
   let tensorLanes = 0;
-  if (args.strategy === 'tensor' && !forceStats && args.symmetric && !mse && device.subgroups && worthCompiling && device.subgroupMinSize >= 1) {
-    const tensorEpt = options.laneElements ?? (device.software ? 32 : Math.max(8, 32 / gcd(32, bits)));
-    const fits = Number.isInteger(tensorEpt) && tensorEpt >= 8 && tensorEpt <= 32 && (tensorEpt & (tensorEpt - 1)) === 0 && (tensorEpt * bits) % 32 === 0 && cols % tensorEpt === 0;
-    if (fits) {
-      path = 'tensor';
-      ept = tensorEpt;
-      tensorLanes = Math.min(32, 2 ** Math.floor(Math.log2(device.subgroupMinSize)));
-    }
+  if (args.strategy === 'tensor' && !forceStats && args.symmetric && !mse && device.subgroups && worthCompiling && device.subgroupMinSize >= 1 && chunkFits && chunkEpt >= 8 && cols % chunkEpt === 0) {
+    path = 'tensor';
+    ept = chunkEpt;
+    tensorLanes = Math.min(32, 2 ** Math.floor(Math.log2(device.subgroupMinSize)));
   }
   const observed = path === 'stats' || path === 'tensor';
 
@@ -392,7 +395,7 @@ export function planQuantization(
   // A CPU adapter runs a workgroup's subgroups one after another on one
   // thread: 1024-invocation workgroups of the barrier-free subgroup kernels
   // measured ~6 % faster there than 256 (a GPU keeps 256 for occupancy).
-  if ((path === 'lanes' || path === 'rows' || path === 'tensor') && device.software && (device.maxWorkgroupSize ?? 0) >= 1024) overrides.WG = 1024;
+  if (subgroupPath(path) && device.software && (device.maxWorkgroupSize ?? 0) >= 1024) overrides.WG = 1024;
   return {
     name, args, dtype, geometry: g, path, layout, bits, rowWords,
     entry: path === 'lanes' || path === 'tensor' ? 'quantizeLanes' : path === 'rows' ? 'quantizeRows' : path === 'groups' ? 'quantizeGroups' : 'quantizeSegments',
@@ -446,14 +449,14 @@ export function quantizeWeightGpu(hw: Hardware, weight: Tensor, args: Quantizati
   }
   if (plan.path === 'stats' || plan.path === 'tensor') observeMinMax(hw, weight, g, auxT.buffer, c.statsOffset, options.subgroups);
   let fixups: GPUBuffer | undefined;
-  if (plan.path === 'lanes' || plan.path === 'rows' || plan.path === 'tensor') {
+  if (subgroupPath(plan.path)) {
     const bytes = Math.max(...rs.map((r) => fixupLayout(c, o, r.rows).totalBytes));
     fixups = hw.pool.acquire(bytes, FIXUP_LIST_USAGE, `${name}.fixups`);
   }
   const buffers = { qp: { buffer: qp.buffer }, aux: auxSlice, fixups };
   if (plan.searchEntry) for (const r of rs) dispatchQuantize(hw, plan.searchEntry, c, o, r, buffers, 0, options.subgroups);
   let errAt = plan.errOffset;
-  const subgroups = plan.path === 'lanes' || plan.path === 'rows' || plan.path === 'tensor' ? true : options.subgroups;
+  const subgroups = subgroupPath(plan.path) ? true : options.subgroups;
   for (const r of rs) errAt += 2 * dispatchQuantize(hw, plan.entry, c, o, r, buffers, errAt, subgroups);
 
   let packedZeroPoints: Tensor | null = null;

@@ -191,7 +191,8 @@ export function dispatchQuantize(
 ): number {
   const flags: Record<string, boolean> = { VEC4: c.cols % 4 === 0 };
   if (subgroups !== undefined) flags.SUBGROUPS = subgroups;
-  const kernel = hw.kernels.get({ shader: 'quantize', entryPoint: entry, flags, constants: { WG: QUANTIZE_WG, ...overrideConstants(o) } });
+  const constants = overrideConstants(o);
+  const kernel = hw.kernels.get({ shader: 'quantize', entryPoint: entry, flags, constants: { WG: QUANTIZE_WG, ...constants } });
   const { units, workgroups, partials } = workgroupsFor(entry, c, o, range.rows);
   const search = entry === 'mseGroups' || entry === 'mseSegments';
   // Both subgroup kernels list EPT-element chunks for the exact fixup pass.
@@ -217,7 +218,7 @@ export function dispatchQuantize(
   };
   if (o.TENSOR_LANES && entry === 'quantizeLanes') {
     // The per-tensor qparams, once, for every lane to load.
-    const setup = hw.kernels.get({ shader: 'quantize', entryPoint: 'tensorSetup', flags, constants: overrideConstants(o) });
+    const setup = hw.kernels.get({ shader: 'quantize', entryPoint: 'tensorSetup', flags, constants });
     setup.run(hw.batcher, { bindings: { qp: buffers.qp, aux: buffers.aux }, uniforms, workgroups: 1 });
   }
   kernel.run(hw.batcher, { bindings, uniforms, workgroups });
@@ -226,10 +227,10 @@ export function dispatchQuantize(
     // by the main kernel: listed, then redone exactly by as many workgroups
     // as were listed.
     const list = { buffer: buffers.fixups!, offset: 0, size: layout.listBytes };
-    const lister = hw.kernels.get({ shader: 'quantize', entryPoint: 'listFixups', flags, constants: overrideConstants(o) });
+    const lister = hw.kernels.get({ shader: 'quantize', entryPoint: 'listFixups', flags, constants });
     const flagWords = layout.flagsBytes / 4;
     lister.run(hw.batcher, { bindings: { fixWords: bindings.fixWords, masks: list }, uniforms, workgroups: Math.ceil(flagWords / (LIST_WORDS * FIX_WG)) });
-    const fixup = hw.kernels.get({ shader: 'quantize', entryPoint: 'quantizeLanesFixup', flags, constants: overrideConstants(o) });
+    const fixup = hw.kernels.get({ shader: 'quantize', entryPoint: 'quantizeLanesFixup', flags, constants });
     const { fixWords: _flags, ...rest } = bindings;
     fixup.run(hw.batcher, { bindings: { ...rest, fixList: list }, uniforms, workgroups: 0, indirect: { buffer: buffers.fixups!, offset: 0 } });
   }
