@@ -1,4 +1,4 @@
-import type { BufferPool } from './pool.js';
+import { BufferPool } from './pool.js';
 import type { WorkgroupGrid } from './dispatch.js';
 
 export interface BatcherOptions {
@@ -263,7 +263,7 @@ export class CommandBatcher {
    */
   stageUpload(size: number): StagedUpload | null {
     if (size < STAGED_WRITE_MIN || size % 4 !== 0) return null;
-    const bucket = 2 ** Math.ceil(Math.log2(size));
+    const bucket = BufferPool.bucket(size);
     let staging = this.writeReady.get(bucket)?.pop();
     if (!staging && this.writeStagingBytes + bucket <= STAGED_WRITE_POOL_MAX) {
       staging = this.device.createBuffer({ size: bucket, usage: MAP_WRITE, mappedAtCreation: true, label: 'wgc-upload' });
@@ -336,7 +336,7 @@ export class CommandBatcher {
    */
   async read(src: GPUBuffer, offset: number, size: number): Promise<ArrayBuffer> {
     const alignedSize = Math.ceil(size / 4) * 4;
-    const bucket = 2 ** Math.ceil(Math.log2(Math.max(256, alignedSize)));
+    const bucket = BufferPool.bucket(alignedSize);
     const staging = this.readPool.get(bucket)?.pop() ?? this.device.createBuffer({ size: bucket, usage: MAP_READ, label: 'wgc-readback' });
     this.endPass();
     this.ensureEncoder().copyBufferToBuffer(src, offset, staging, 0, alignedSize);

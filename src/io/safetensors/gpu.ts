@@ -6,6 +6,7 @@ import { CheckpointError } from '../errors.js';
 import { bytesToF32 } from './convert.js';
 import type { SafetensorsDType } from './dtype.js';
 import type { TensorStore } from './reader.js';
+import type { TensorInfo } from './header.js';
 
 const GPU_DTYPE: Partial<Record<SafetensorsDType, DType>> = {
   F32: 'f32', F16: 'f16', BF16: 'bf16', I32: 'i32', U32: 'u32', I8: 'i8', U8: 'u8', BOOL: 'u8', F8_E4M3: 'f8_e4m3',
@@ -36,7 +37,7 @@ export async function loadTensor(hw: Hardware, store: TensorStore, name: string)
  */
 export async function loadTensorF32(hw: Hardware, store: TensorStore, name: string): Promise<Tensor> {
   const info = store.info(name);
-  const staged = await loadStaged(hw, store, name);
+  const staged = await loadStaged(hw, store, info);
   if (staged) return staged;
   const bytes = await store.readTensor(name);
   if (info.dtype === 'F32') return Tensor.fromData(hw, bytes, info.shape, 'f32');
@@ -59,10 +60,9 @@ export async function loadTensorF32(hw: Hardware, store: TensorStore, name: stri
  * host memory costs page faults that dominate loading on a CPU adapter in a
  * VM). Null where staging does not apply (small, odd-sized or chunked).
  */
-async function loadStaged(hw: Hardware, store: TensorStore, name: string): Promise<Tensor | null> {
-  const info = store.info(name);
-  const dtype = info.dtype === 'F32' ? 'f32' : info.dtype === 'F16' ? 'f16' : info.dtype === 'BF16' ? 'bf16' : null;
-  if (!dtype) return null;
+async function loadStaged(hw: Hardware, store: TensorStore, info: TensorInfo): Promise<Tensor | null> {
+  const dtype = GPU_DTYPE[info.dtype];
+  if (dtype !== 'f32' && dtype !== 'f16' && dtype !== 'bf16') return null;
   const upload = hw.batcher.stageUpload(info.byteLength);
   if (!upload) return null;
   const t = Tensor.empty(hw, info.shape, dtype);
@@ -72,7 +72,7 @@ async function loadStaged(hw: Hardware, store: TensorStore, name: string): Promi
     return null;
   }
   try {
-    await store.readTensorInto(name, upload.bytes);
+    await store.readTensorInto(info.name, upload.bytes);
   } catch (e) {
     upload.abandon();
     t.dispose();
